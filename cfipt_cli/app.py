@@ -1,0 +1,79 @@
+"""The `cfipt` command: a Typer app over the library, with errors mapped to exit codes in one place."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from cfipt_cli import __version__
+from cfipt_cli.commands import evaluate, predict, prepare, train
+from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE, CfiptError
+from cfipt_cli.log import configure_logging
+
+app = typer.Typer(
+    name="cfipt",
+    help="Land-cover maps from co-registered hyperspectral + LiDAR/SAR imagery with CF-IPT "
+    "(prompt tuning of a frozen CLIP).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state = {"verbosity": 0}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More output (repeatable).")] = 0,
+    quiet: Annotated[int, typer.Option("-q", "--quiet", count=True, help="Less output (repeatable).")] = 0,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    _state["verbosity"] = verbose - quiet
+    configure_logging(verbose - quiet)
+
+
+app.command("prepare", no_args_is_help=True)(prepare.command)
+app.command("train", no_args_is_help=True)(train.command)
+app.command("predict", no_args_is_help=True)(predict.command)
+app.command("evaluate", no_args_is_help=True)(evaluate.command)
+
+
+def _error_line(message: str) -> None:
+    print(f"cfipt: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Exit codes: 0 success, 1 runtime or data error, 2 usage error."""
+    try:
+        app(args=argv, prog_name="cfipt", standalone_mode=False)
+    except CfiptError as exc:
+        if _state["verbosity"] >= 2:
+            logging.getLogger("cfipt").exception("traceback")
+        _error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors from the parser
+        exc.show()
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except click.exceptions.Abort:
+        _error_line("aborted")
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        _error_line("interrupted; outputs were not written")
+        sys.exit(130)
+    sys.exit(0)

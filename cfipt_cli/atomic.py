@@ -1,0 +1,83 @@
+"""Atomic outputs: write beside the target under a temporary name, rename at the end.
+
+An interrupted or failed run leaves no half-written output, and an existing output is only replaced
+with `overwrite=True` (checked before any work starts, and again at the rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from cfipt_cli.errors import OutputExistsError
+
+
+def check_output(target: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Fail early when `target` exists and may not be replaced. Returns it as a Path."""
+    path = Path(target)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _replace(tmp: Path, target: Path, overwrite: bool) -> None:
+    check_output(target, overwrite)
+    if target.exists() or target.is_symlink():
+        # Move the old output aside first so that a failure in between never loses both.
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        _remove(old)
+    else:
+        os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside `target`; rename it to `target` if the block succeeds."""
+    target_path = check_output(target, overwrite)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.tmp-", dir=target_path.parent))
+    try:
+        yield tmp
+        _replace(tmp, target_path, overwrite)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `target` (same suffix); rename it to `target` on success.
+
+    Sidecars that GDAL writes next to the temporary file (`<tmp>.aux.xml`, `<tmp>.ovr`) are renamed too.
+    """
+    target_path = check_output(target, overwrite)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target_path.stem}.tmp-", suffix=target_path.suffix,
+                                dir=target_path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    sidecars = (".aux.xml", ".ovr", ".msk")
+    try:
+        yield tmp
+        for ext in sidecars:
+            side_tmp = Path(str(tmp) + ext)
+            if side_tmp.exists():
+                _replace(side_tmp, Path(str(target_path) + ext), True)
+        _replace(tmp, target_path, overwrite)
+    finally:
+        for leftover in [tmp, *(Path(str(tmp) + ext) for ext in sidecars)]:
+            if leftover.exists():
+                leftover.unlink()

@@ -1,0 +1,52 @@
+"""The one exception family of cfipt.
+
+Every expected failure raises a `CfiptError` subclass; the CLI catches them in one place
+(`cfipt_cli.app.main`) and turns them into one line on stderr and an exit code. Each subclass also
+inherits the builtin it refines, so library callers can catch `FileNotFoundError`, `ValueError`, ...
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CfiptError(Exception):
+    """Base of every error cfipt reports to a user. `exit_code` is what the CLI exits with."""
+
+    exit_code = EXIT_ERROR
+
+
+class CfiptUsageError(CfiptError, ValueError):
+    """Options that contradict each other or values out of range: exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputNotFoundError(CfiptError, FileNotFoundError):
+    """An input file or folder does not exist."""
+
+
+class DataError(CfiptError, ValueError):
+    """Input data that cannot be used: corrupt raster, no overlap, missing field, empty classes..."""
+
+
+class OutputExistsError(CfiptError, FileExistsError):
+    """The output exists and `--overwrite` was not given."""
+
+
+class DeviceUnavailableError(CfiptError, RuntimeError):
+    """A device (e.g. CUDA) was asked for but is not available."""
+
+
+class WeightsUnavailableError(CfiptError, RuntimeError):
+    """Pretrained backbone weights could not be obtained (offline, unknown tag, bad file)."""
+
+
+class CheckpointError(CfiptError, ValueError):
+    """A model folder or checkpoint is corrupt, foreign or does not match the data."""
+
+
+class NotBuiltYetError(CfiptError, NotImplementedError):
+    """A command that exists in the CLI frame but is not implemented yet."""

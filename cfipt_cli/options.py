@@ -1,0 +1,35 @@
+"""Options shared by several subcommands, defined once as `Annotated` aliases (rasterio `rio/options.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.", metavar="DEVICE")
+]
+AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (ignored on CPU).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+CreationOptions = Annotated[
+    Optional[List[str]],
+    typer.Option("--co", help="GDAL creation option NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
+]
+NodataOpt = Annotated[Optional[float], typer.Option("--nodata", help="Nodata value of the input.")]
+ExistingPath = Annotated[Path, typer.Argument(help="An existing file or folder.")]
+
+
+def parse_creation_options(items: list[str] | None) -> dict[str, str]:
+    """['TILED=YES', 'COMPRESS=LZW'] -> {'TILED': 'YES', 'COMPRESS': 'LZW'}; bad items are usage errors."""
+    from cfipt_cli.errors import CfiptUsageError
+
+    options: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CfiptUsageError(f"--co expects NAME=VALUE, got {item!r}")
+        options[name.strip().upper()] = value.strip()
+    return options
