@@ -6,7 +6,6 @@ import logging
 import sys
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from cfipt_cli import __version__
@@ -59,21 +58,20 @@ def _error_line(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Exit codes: 0 success, 1 runtime or data error, 2 usage error."""
     try:
-        app(args=argv, prog_name="cfipt", standalone_mode=False)
+        result = app(args=argv, prog_name="cfipt", standalone_mode=False)
     except CfiptError as exc:
         if _state["verbosity"] >= 2:
             logging.getLogger("cfipt").exception("traceback")
         _error_line(str(exc))
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # usage errors from the parser
-        exc.show()
-        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _error_line("aborted")
         sys.exit(EXIT_ERROR)
+    except typer.TyperException as exc:  # parser errors (usage: exit 2), shown the click way
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
     except KeyboardInterrupt:
-        _error_line("interrupted; outputs were not written")
+        _error_line("interrupted; no output was written")
         sys.exit(130)
-    sys.exit(0)
+    # With standalone_mode=False, typer.Exit (e.g. --version) comes back as its exit code.
+    sys.exit(result if isinstance(result, int) else 0)
