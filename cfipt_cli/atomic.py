@@ -65,8 +65,9 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
     """
     target_path = check_output(target, overwrite)
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target_path.stem}.tmp-", suffix=target_path.suffix,
-                                dir=target_path.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target_path.stem}.tmp-", suffix=target_path.suffix, dir=target_path.parent
+    )
     os.close(fd)
     tmp = Path(name)
     sidecars = (".aux.xml", ".ovr", ".msk")

@@ -22,7 +22,9 @@ Colour = tuple[int, int, int]
 def default_colour(class_id: int) -> Colour:
     """A distinct, stable colour per id (golden-ratio hue steps), used when the user gives none."""
     hue = (class_id * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.35 * ((class_id // 7) % 2), 0.95 - 0.25 * ((class_id // 3) % 2))
+    r, g, b = colorsys.hsv_to_rgb(
+        hue, 0.65 + 0.35 * ((class_id // 7) % 2), 0.95 - 0.25 * ((class_id // 3) % 2)
+    )
     return (round(r * 255), round(g * 255), round(b * 255))
 
 
@@ -76,7 +78,9 @@ class ClassTable:
     def from_ids(cls, ids: Iterable[int], names: Mapping[int, str] | None = None) -> ClassTable:
         """Classes for integer ids; names default to 'class <id>'."""
         names = names or {}
-        return cls(ClassInfo(int(i), names.get(int(i), f"class {int(i)}"), default_colour(int(i))) for i in ids)
+        return cls(
+            ClassInfo(int(i), names.get(int(i), f"class {int(i)}"), default_colour(int(i))) for i in ids
+        )
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -118,7 +122,11 @@ class ClassTable:
     def from_json(cls, items: Sequence[Mapping[str, Any]]) -> ClassTable:
         try:
             return cls(
-                ClassInfo(int(d["id"]), str(d["name"]), parse_colour(d.get("colour") or default_colour(int(d["id"]))))
+                ClassInfo(
+                    int(d["id"]),
+                    str(d["name"]),
+                    parse_colour(d.get("colour") or default_colour(int(d["id"]))),
+                )
                 for d in items
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,10 +15,10 @@ DeviceOpt = Annotated[
 AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (ignored on CPU).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 CreationOptions = Annotated[
-    Optional[List[str]],
+    list[str] | None,
     typer.Option("--co", help="GDAL creation option NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
 ]
-NodataOpt = Annotated[Optional[float], typer.Option("--nodata", help="Nodata value of the input.")]
+NodataOpt = Annotated[float | None, typer.Option("--nodata", help="Nodata value of the input.")]
 ExistingPath = Annotated[Path, typer.Argument(help="An existing file or folder.")]
 
 

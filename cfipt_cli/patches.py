@@ -21,7 +21,9 @@ def normalise(block: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarra
     return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def read_block_with_halo(src: Any, row_off: int, col_off: int, height: int, width: int, halo: int) -> np.ndarray:
+def read_block_with_halo(
+    src: Any, row_off: int, col_off: int, height: int, width: int, halo: int
+) -> np.ndarray:
     """Read rows/cols [off, off + size) of every band plus `halo` pixels on each side.
 
     `src` is an open rasterio dataset. The part of the halo inside the scene is read; the part outside is
@@ -61,7 +63,7 @@ def read_pixel_patches(
     """
     halo = patch_size // 2
     out = np.empty((len(rows), src.count, patch_size, patch_size), dtype=np.float32)
-    for k, (row, col) in enumerate(zip(rows.tolist(), cols.tolist())):
+    for k, (row, col) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
         raw = read_block_with_halo(src, row, col, 1, 1, halo)
         out[k] = normalise(raw, mean, std)
     return out

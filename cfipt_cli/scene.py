@@ -1,12 +1,12 @@
 """The prepared scene folder: the contract between `cfipt prepare` and train / predict / evaluate.
 
-    scene/
-      scene.json         metadata (see README "The scene folder")
-      stack.tif          float32, HSI bands then auxiliary (LiDAR, then SAR) bands, on the HSI grid,
-                         nodata NaN (a pixel invalid in any source is NaN in every band)
-      mask.tif           uint8, 1 = valid in every source, 0 = nodata
-      train_labels.tif   class ids (uint8, uint16 beyond 255), 0 = unlabelled
-      test_labels.tif    class ids, 0 = unlabelled; disjoint from the training pixels
+scene/
+  scene.json         metadata (see README "The scene folder")
+  stack.tif          float32, HSI bands then auxiliary (LiDAR, then SAR) bands, on the HSI grid,
+                     nodata NaN (a pixel invalid in any source is NaN in every band)
+  mask.tif           uint8, 1 = valid in every source, 0 = nodata
+  train_labels.tif   class ids (uint8, uint16 beyond 255), 0 = unlabelled
+  test_labels.tif    class ids, 0 = unlabelled; disjoint from the training pixels
 """
 
 from __future__ import annotations

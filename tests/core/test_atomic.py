@@ -1,0 +1,71 @@
+"""Atomic outputs: nothing half-written, nothing replaced without overwrite."""
+
+from __future__ import annotations
+
+import pytest
+
+from cfipt_cli.atomic import atomic_dir, atomic_file, check_output
+from cfipt_cli.errors import OutputExistsError
+
+
+def test_atomic_dir_renames_on_success(tmp_path):
+    target = tmp_path / "scene"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("x")
+        assert not target.exists()
+    assert (target / "a.txt").read_text() == "x"
+    assert [p.name for p in tmp_path.iterdir()] == ["scene"]
+
+
+def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "scene"
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("x")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_untouched_without_overwrite(tmp_path):
+    target = tmp_path / "scene"
+    target.mkdir()
+    (target / "keep.txt").write_text("old")
+    with pytest.raises(OutputExistsError, match="--overwrite"), atomic_dir(target):
+        pass
+    assert (target / "keep.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["scene"]
+
+
+def test_overwrite_replaces_dir(tmp_path):
+    target = tmp_path / "scene"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with atomic_dir(target, overwrite=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["scene"]
+
+
+def test_atomic_file_moves_gdal_sidecars(tmp_path):
+    target = tmp_path / "map.tif"
+    with atomic_file(target) as tmp:
+        assert tmp.suffix == ".tif" and tmp.parent == tmp_path
+        tmp.write_bytes(b"tif")
+        (tmp.parent / (tmp.name + ".aux.xml")).write_text("<PAMDataset/>")
+    assert target.read_bytes() == b"tif"
+    assert (tmp_path / "map.tif.aux.xml").read_text() == "<PAMDataset/>"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif", "map.tif.aux.xml"]
+
+
+def test_atomic_file_failure_removes_temp(tmp_path):
+    target = tmp_path / "map.tif"
+    with pytest.raises(ValueError), atomic_file(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise ValueError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_output_is_also_a_builtin_error(tmp_path):
+    (tmp_path / "x").write_text("")
+    with pytest.raises(FileExistsError):
+        check_output(tmp_path / "x", overwrite=False)
+    assert check_output(tmp_path / "x", overwrite=True) == tmp_path / "x"
