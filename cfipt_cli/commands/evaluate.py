@@ -1,14 +1,165 @@
-"""`cfipt evaluate` (not built yet)."""
+"""`cfipt evaluate`: accuracy of a map against a reference, or a summary over several runs' reports."""
 
 from __future__ import annotations
 
-from typing import Annotated, List
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from cfipt_cli.errors import NotBuiltYetError
+from cfipt_cli.errors import CfiptUsageError
+from cfipt_cli.options import JsonOut, Overwrite
 
 
-def command(args: Annotated[List[str], typer.Argument(help="Arguments of the future command.")]) -> None:
-    """Not built yet: see the project's open issues."""
-    raise NotBuiltYetError("'cfipt evaluate' is not built yet")
+class ReportFormat(str, Enum):
+    """What is printed on stdout."""
+
+    md = "md"
+    json = "json"
+    csv = "csv"
+
+
+def _stdout_format(fmt: ReportFormat | None, json_out: bool) -> str:
+    if fmt is None:
+        return "json" if json_out else "md"
+    if json_out and fmt is not ReportFormat.json:
+        raise CfiptUsageError(f"--json and --format {fmt.value} contradict each other; give one")
+    return fmt.value
+
+
+def _summary(paths: list[Path], out: Path | None, stdout_format: str, overwrite: bool) -> None:
+    from cfipt_cli import reports
+    from cfipt_cli.atomic import check_output
+    from cfipt_cli.evaluate import summarise_runs
+
+    if not paths:
+        raise CfiptUsageError("--summary needs the JSON reports of the runs, e.g. runs/*/report.json")
+    targets = reports.output_paths(out, reports.SUMMARY_SUFFIXES) if out is not None else []
+    for target in targets:  # fail on existing outputs before any work
+        check_output(target, overwrite)
+    result = summarise_runs(paths)
+    if out is not None:
+        reports.write_summary_files(result, out, overwrite)
+    sys.stdout.write(reports.render_summary(result, stdout_format))
+
+
+def _evaluation(
+    map_path: Path,
+    reference: str,
+    options: dict[str, Any],
+    out: Path | None,
+    plot: Path | None,
+    stdout_format: str,
+    overwrite: bool,
+) -> None:
+    from cfipt_cli import reports
+    from cfipt_cli.atomic import check_output
+    from cfipt_cli.evaluate import evaluate_map, load_class_table
+
+    targets = reports.output_paths(out, reports.REPORT_SUFFIXES) if out is not None else []
+    for target in [*targets, *([plot] if plot is not None else [])]:  # fail before any work
+        check_output(target, overwrite)
+    classes = options.pop("classes")
+    map_classes = load_class_table(classes) if classes is not None else None
+    report = evaluate_map(map_path, reference, map_classes=map_classes, **options).to_json()
+    if out is not None:
+        reports.write_report_files(report, out, overwrite)
+    if plot is not None:
+        reports.plot_confusion(report, plot, overwrite)
+    sys.stdout.write(reports.render(report, stdout_format))
+
+
+def command(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="MAP",
+            help="The classification map (GeoTIFF); with --summary, the JSON reports of several runs.",
+            show_default=False,
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            metavar="REF",
+            help="A prepared scene folder (its test labels), a label raster, or a vector file (with --field).",
+        ),
+    ] = None,
+    field: Annotated[
+        str | None,
+        typer.Option("--field", metavar="NAME", help="Vector attribute with class names or ids."),
+    ] = None,
+    nodata: Annotated[
+        float | None,
+        typer.Option("--nodata", help="Map value to leave out, besides the map's nodata and 0."),
+    ] = None,
+    classes: Annotated[
+        Path | None,
+        typer.Option(
+            "--classes",
+            metavar="PATH",
+            help="Class table of the map when it has no .aux.xml: a scene or model folder or its JSON.",
+        ),
+    ] = None,
+    all_touched: Annotated[
+        bool,
+        typer.Option("-a", "--all-touched", help="Rasterise a vector reference with every touched pixel."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="BASE",
+            help="Write BASE.json, BASE.csv, BASE.md and BASE.png (or the summary).",
+        ),
+    ] = None,
+    fmt: Annotated[
+        ReportFormat | None, typer.Option("--format", help="What stdout shows: md (default), json or csv.")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", metavar="PNG", help="Save the row-normalised confusion matrix."),
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option("--summary", help="Mean and standard deviation over the given JSON reports.")
+    ] = False,
+    json_out: JsonOut = False,
+    overwrite: Overwrite = False,
+) -> None:
+    """Accuracy of a classification map against a reference: OA, AA, kappa, per-class figures.
+
+    Examples:
+
+      cfipt evaluate map.tif --reference scene/ --out report
+
+      cfipt evaluate map.tif --reference roads.gpkg --field landcover --json
+
+      cfipt evaluate --summary runs/*/report.json --out summary
+    """
+    paths = list(inputs or [])
+    stdout_format = _stdout_format(fmt, json_out)
+    options = {"field": field, "nodata": nodata, "classes": classes, "all_touched": all_touched}
+    if summary:
+        flags = {
+            "--reference": reference,
+            "--field": field,
+            "--nodata": nodata,
+            "--classes": classes,
+            "--all-touched": all_touched or None,
+            "--plot": plot,
+        }
+        conflicts = [name for name, value in flags.items() if value is not None]
+        if conflicts:
+            raise CfiptUsageError(f"--summary reads JSON reports only; drop {', '.join(conflicts)}")
+        _summary(paths, out, stdout_format, overwrite)
+        return
+    if len(paths) != 1:
+        raise CfiptUsageError("give one MAP (or --summary with the JSON reports of several runs)")
+    if reference is None:
+        raise CfiptUsageError("--reference is required: a scene folder, a label raster or a vector file")
+    _evaluation(paths[0], reference, options, out, plot, stdout_format, overwrite)

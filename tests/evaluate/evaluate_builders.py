@@ -1,0 +1,131 @@
+"""Builders of tiny maps, label rasters and scene folders for the evaluate tests.
+
+Written here with rasterio directly, so that these tests depend on no other cfipt command. A module with
+a unique name (not conftest) so that test modules can import it whatever else pytest collects.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+
+from cfipt_cli.classes import ClassTable
+
+UTM = "EPSG:32618"
+# A 10 m grid in UTM 18N (the area of the rasterio sample files).
+GRID_TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)
+
+
+def write_raster(
+    path: Path,
+    array: np.ndarray,
+    *,
+    crs: str | None = UTM,
+    transform: Affine = GRID_TRANSFORM,
+    nodata: float | None = 0,
+    classes: ClassTable | None = None,
+) -> Path:
+    """A one-band GeoTIFF; `classes` adds the GDAL `.aux.xml` CategoryNames sidecar, as predict does."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": array.shape[1],
+        "height": array.shape[0],
+        "count": 1,
+        "dtype": array.dtype.name,
+        "transform": transform,
+        "nodata": nodata,
+    }
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+    if classes is not None:
+        classes.write_aux_xml(path)
+    return path
+
+
+def write_scene(
+    folder: Path,
+    test_labels: np.ndarray,
+    train_labels: np.ndarray,
+    classes: ClassTable,
+    *,
+    crs: str | None = UTM,
+    transform: Affine = GRID_TRANSFORM,
+) -> Path:
+    """A scene folder with the keys of docs/architecture.md and the four rasters (a 2-band stack)."""
+    folder.mkdir(parents=True)
+    height, width = test_labels.shape
+    stack = np.random.default_rng(0).random((2, height, width), dtype=np.float32)
+    with rasterio.open(
+        folder / "stack.tif",
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=2,
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=float("nan"),
+    ) as dst:
+        dst.write(stack)
+    write_raster(
+        folder / "mask.tif",
+        np.ones_like(test_labels, dtype=np.uint8),
+        crs=crs,
+        transform=transform,
+        nodata=None,
+    )
+    write_raster(folder / "train_labels.tif", train_labels, crs=crs, transform=transform)
+    write_raster(folder / "test_labels.tif", test_labels, crs=crs, transform=transform)
+
+    def counts(labels: np.ndarray) -> dict[str, int]:
+        ids, n = np.unique(labels[labels > 0], return_counts=True)
+        return {str(i): int(c) for i, c in zip(ids, n, strict=True)}
+
+    meta = {
+        "format": "cfipt-scene",
+        "format_version": 1,
+        "cfipt_version": "0.1.0",
+        "created": "2026-01-01T00:00:00+00:00",
+        "width": width,
+        "height": height,
+        "crs": rasterio.crs.CRS.from_user_input(crs).to_wkt() if crs else None,
+        "transform": list(transform)[:6],
+        "georeferenced": crs is not None,
+        "bands": [
+            {"index": 1, "source": "hsi", "source_band": 1, "description": "hsi 1"},
+            {"index": 2, "source": "lidar", "source_band": 1, "description": "lidar 1"},
+        ],
+        "band_roles": {"hsi": 1, "aux": 1, "lidar": 1, "sar": 0},
+        "sources": [],
+        "nodata": "nan",
+        "classes": classes.to_json(),
+        "counts": {"train": counts(train_labels), "test": counts(test_labels)},
+        "split": {"mode": "given", "train_per_class": None, "seed": 0, "block": None, "test_labels": "given"},
+        "statistics": {
+            "mean": [0.5, 0.5],
+            "std": [0.29, 0.29],
+            "min": [0.0, 0.0],
+            "max": [1.0, 1.0],
+            "count": int(height * width),
+        },
+    }
+    (folder / "scene.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return folder
+
+
+def perturb(labels: np.ndarray, n_classes: int, rate: float, seed: int) -> np.ndarray:
+    """A copy of `labels` (classes 1..n_classes, 0 kept) with a `rate` share of pixels set to another class."""
+    rng = np.random.default_rng(seed)
+    out = labels.copy()
+    flip = (rng.random(labels.shape) < rate) & (labels > 0)
+    shift = rng.integers(1, n_classes, size=labels.shape)
+    out[flip] = ((labels[flip].astype(np.int64) - 1 + shift[flip]) % n_classes + 1).astype(labels.dtype)
+    return out
