@@ -1,0 +1,383 @@
+"""Mamba (S6) block in pure PyTorch, weight-compatible with mamba-ssm.
+
+`Mamba` has exactly the parameter names and shapes of `mamba_ssm.modules.mamba_simple.Mamba`
+(in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj) and the same initialisation, so a state dict
+loads into either class unchanged.
+
+The selective scan is `selective_scan`: chunked, recursive over chunks, with no Python loop over the
+sequence, on any device and dtype. `selective_scan_reference` is the plain sequential recurrence, kept
+as the ground truth for tests.
+
+Optional fused kernel: when the `mamba-ssm` package imports (``pip install cfipt[mamba]``), the input is
+on CUDA and ``use_fast_path`` is true, the forward pass uses mamba-ssm's CUDA kernels instead:
+`mamba_inner_fn` (whole block fused) when `causal-conv1d` is installed too, otherwise `selective_scan_fn`
+for the scan alone. Without the package, or on CPU, the PyTorch scan is used; the results agree up to
+floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+try:  # optional fused CUDA kernels; the pure PyTorch path below needs none of them
+    from mamba_ssm.ops.selective_scan_interface import mamba_inner_fn as _mamba_inner_fn
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _selective_scan_fn
+except ImportError:
+    _mamba_inner_fn = None
+    _selective_scan_fn = None
+
+try:  # mamba_inner_fn needs causal-conv1d's kernel as well
+    import causal_conv1d as _causal_conv1d
+except ImportError:
+    _causal_conv1d = None
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "Mamba", "selective_scan", "selective_scan_reference"]
+
+# Chunk length of the scan. The parallel chunk solver stores a chunk x chunk decay matrix per step
+# (memory and work ~ chunk x L), the sequential one runs chunk Python steps per level of recursion.
+DEFAULT_CHUNK_SIZE = 8
+
+ChunkSolver = Callable[[Tensor, Tensor], Tensor]
+
+
+# --------------------------------------------------------------------------------------------------
+# Selective scan: h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t,  y_t = C_t . h_t + D u_t
+# --------------------------------------------------------------------------------------------------
+
+
+def _discretise(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, delta_bias: Tensor | None, delta_softplus: bool
+) -> tuple[Tensor, Tensor]:
+    """Log-decays delta A and inputs delta B u of the recurrence, (batch, d_inner, d_state, L), float32."""
+    delta = delta.float()
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    log_decay = delta[:, :, None, :] * A.float()[None, :, :, None]
+    inputs = (delta * u.float())[:, :, None, :] * B.float()[:, None, :, :]
+    return log_decay, inputs
+
+
+def _finish(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None) -> Tensor:
+    """Skip connection, SiLU gate and cast back to the input dtype."""
+    if D is not None:
+        y = y + D.float()[:, None] * u.float()
+    if z is not None:
+        y = y * F.silu(z.float())
+    return y.to(u.dtype)
+
+
+def _solve_chunk_parallel(log_decay: Tensor, inputs: Tensor) -> Tensor:
+    """Solve h_t = exp(log_decay_t) h_{t-1} + inputs_t, h_{-1} = 0, over the last axis in one go.
+
+    h_t = sum_{s<=t} exp(cum_t - cum_s) inputs_s, with cum the cumulative sum of the log-decays. The
+    log-decays are <= 0, so cum never increases and cum_t - cum_s <= 0 for every s <= t: each weight
+    lies in [0, 1] and nothing can overflow (unlike exp(cum_t) * cumsum(exp(-cum_s) inputs_s)). The
+    entries with s > t (positive, possibly huge) become -inf *before* exp: exact zeros, and zero
+    gradients instead of inf * 0 = NaN.
+    """
+    length = log_decay.shape[-1]
+    cum = log_decay.cumsum(-1)
+    diff = cum[..., :, None] - cum[..., None, :]  # (..., t, s)
+    causal = torch.ones(length, length, dtype=torch.bool, device=cum.device).tril()
+    weights = diff.masked_fill(~causal, float("-inf")).exp()
+    return (weights @ inputs[..., None]).squeeze(-1)
+
+
+def _solve_chunk_sequential(log_decay: Tensor, inputs: Tensor) -> Tensor:
+    """Same result as `_solve_chunk_parallel` by stepping through the (short) last axis.
+
+    Used on CPU, where it does chunk times less arithmetic and memory than the parallel form and the
+    per-step overhead is small; the loop runs over one chunk (vectorised over all chunks), never L.
+    """
+    states = []
+    state = torch.zeros_like(inputs[..., 0])
+    # unbind, not indexing: one backward node instead of one full-size zero gradient per step
+    for decay, step_input in zip(log_decay.exp().unbind(-1), inputs.unbind(-1), strict=True):
+        state = decay * state + step_input
+        states.append(state)
+    return torch.stack(states, dim=-1)
+
+
+def _scan(log_decay: Tensor, inputs: Tensor, chunk_size: int, solve: ChunkSolver) -> Tensor:
+    """Linear recurrence h_t = exp(log_decay_t) h_{t-1} + inputs_t (h_{-1} = 0) over the last axis.
+
+    The sequence is cut into chunks; `solve` runs every chunk from a zero state, all chunks at once.
+    The states entering the chunks obey the same kind of recurrence one level up (decay: the chunk's
+    total log-decay; input: the chunk's last local state) and are found by recursion, so the depth is
+    log(L) / log(chunk_size) and no loop runs over L. Cumulative sums stay within a chunk, so no long
+    sum loses precision.
+    """
+    length = log_decay.shape[-1]
+    if length <= chunk_size:
+        return solve(log_decay, inputs)
+    n_chunks = -(-length // chunk_size)
+    pad = n_chunks * chunk_size - length  # zeros appended at the end cannot change earlier steps
+    log_decay = F.pad(log_decay, (0, pad)).unflatten(-1, (n_chunks, chunk_size))
+    inputs = F.pad(inputs, (0, pad)).unflatten(-1, (n_chunks, chunk_size))
+
+    local = solve(log_decay, inputs)  # (..., n_chunks, chunk): each chunk from a zero state
+    cum = log_decay.cumsum(-1)  # decay from the chunk start to each step: exp(cum) in (0, 1]
+    ends = _scan(cum[..., -1], local[..., -1], chunk_size, solve)  # true state at each chunk end
+    entering = F.pad(ends[..., :-1], (1, 0))  # state entering chunk c = end state of chunk c - 1
+    states = local + cum.exp() * entering[..., None]
+    return states.flatten(-2)[..., :length]
+
+
+def selective_scan(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    parallel: bool | None = None,
+) -> Tensor:
+    """Selective scan (S6) in pure PyTorch, chunked, without a Python loop over the sequence.
+
+    Same arguments, layout and result as mamba-ssm's `selective_scan_fn` (real A, input-dependent B and
+    C). Computed in float32 whatever the input dtype; the result has the dtype of ``u``.
+
+    Args:
+        u: Input, (batch, d_inner, L).
+        delta: Step sizes before bias and softplus, (batch, d_inner, L).
+        A: Diagonal state matrix, real and <= 0, (d_inner, d_state).
+        B: Input matrix, (batch, d_state, L).
+        C: Output matrix, (batch, d_state, L).
+        D: Skip connection, (d_inner,), or None.
+        z: Gate, (batch, d_inner, L): the output is multiplied by SiLU(z); None for no gate.
+        delta_bias: Added to delta before the softplus, (d_inner,), or None.
+        delta_softplus: Apply softplus to delta (+ bias).
+        chunk_size: Chunk length, at least 2 (speed and memory only; the result does not depend on it).
+        parallel: Solve chunks in the parallel masked form (few large kernels: GPU) or by stepping
+            through each chunk (less arithmetic and memory: CPU). None picks by the device of ``u``.
+
+    Returns:
+        The output y, (batch, d_inner, L).
+    """
+    if parallel is None:
+        parallel = u.device.type != "cpu"
+    solve = _solve_chunk_parallel if parallel else _solve_chunk_sequential
+    log_decay, inputs = _discretise(u, delta, A, B, delta_bias, delta_softplus)
+    states = _scan(log_decay, inputs, max(2, chunk_size), solve)  # (batch, d_inner, d_state, L)
+    y = torch.einsum("bdnl,bnl->bdl", states, C.float())
+    return _finish(y, u, D, z)
+
+
+def selective_scan_reference(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = True,
+) -> Tensor:
+    """Selective scan by the plain sequential recurrence over all L steps: slow, for tests.
+
+    Arguments and result as `selective_scan`.
+    """
+    log_decay, inputs = _discretise(u, delta, A, B, delta_bias, delta_softplus)
+    state = torch.zeros_like(inputs[..., 0])
+    outputs = []
+    for decay, step_input, c in zip(
+        log_decay.unbind(-1), inputs.unbind(-1), C.float().unbind(-1), strict=True
+    ):
+        state = decay.exp() * state + step_input
+        outputs.append(torch.einsum("bdn,bn->bd", state, c))
+    return _finish(torch.stack(outputs, dim=-1), u, D, z)
+
+
+# --------------------------------------------------------------------------------------------------
+# Mamba block
+# --------------------------------------------------------------------------------------------------
+
+
+class Mamba(nn.Module):
+    """Mamba (S6) block: (batch, L, d_model) -> (batch, L, d_model), causal along L.
+
+    Parameters, their shapes and their initialisation are those of mamba-ssm's `Mamba`
+    (mamba_ssm/modules/mamba_simple.py), so state dicts move between the two unchanged. Works for any
+    L >= 1, on CPU and CUDA, in float32 and bfloat16 (the scan itself always runs in float32).
+
+    Fused kernel: if `mamba-ssm` imports, the input is on CUDA and ``use_fast_path`` is true, mamba-ssm's
+    CUDA kernels are used (`mamba_inner_fn` if `causal-conv1d` is installed, otherwise only
+    `selective_scan_fn`); otherwise the pure PyTorch `selective_scan`. Incremental decoding (mamba-ssm's
+    ``inference_params``/``step``) is not provided.
+
+    Args:
+        d_model: Width of the input and output.
+        d_state: State size N per inner channel.
+        d_conv: Kernel size of the causal depthwise convolution.
+        expand: d_inner = expand * d_model.
+        dt_rank: Rank of the step-size projection; "auto" = ceil(d_model / 16).
+        dt_min: Smallest initial step size.
+        dt_max: Largest initial step size.
+        dt_init: "random" (uniform) or "constant" initial dt_proj weight.
+        dt_scale: Scale of the dt_proj weight initialisation.
+        dt_init_floor: Lower clamp of the initial step sizes.
+        conv_bias: Bias in the convolution.
+        bias: Bias in in_proj and out_proj.
+        use_fast_path: Use mamba-ssm's fused CUDA kernels where available.
+        device: Device of the parameters.
+        dtype: Dtype of the parameters (A_log and D stay float32, as in mamba-ssm).
+        chunk_size: Chunk length of the PyTorch scan.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int | str = "auto",
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init: str = "random",
+        dt_scale: float = 1.0,
+        dt_init_floor: float = 1e-4,
+        conv_bias: bool = True,
+        bias: bool = False,
+        use_fast_path: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        super().__init__()
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.d_inner = int(expand * d_model)
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+        self.use_fast_path = use_fast_path
+        self.chunk_size = chunk_size
+
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias, **factory)
+        self.conv1d = nn.Conv1d(
+            self.d_inner,
+            self.d_inner,
+            kernel_size=d_conv,
+            groups=self.d_inner,
+            padding=d_conv - 1,  # left context; the right overhang is cut in forward (causal)
+            bias=conv_bias,
+            **factory,
+        )
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False, **factory)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True, **factory)
+        # Same order of random draws as mamba-ssm, so one seed gives the same weights in both.
+        self._init_dt_proj(dt_init, dt_scale, dt_min, dt_max, dt_init_floor)
+        # S4D-real: A = -(1, 2, ..., N) for every channel, stored as log(-A) so that A stays negative;
+        # A_log and D stay float32 whatever dtype is asked for, as in mamba-ssm.
+        arange = torch.arange(1, d_state + 1, dtype=torch.float32, device=device)
+        self.A_log = nn.Parameter(arange.log().repeat(self.d_inner, 1))
+        self.D = nn.Parameter(torch.ones(self.d_inner, device=device))
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
+        # Markers read by mamba-ssm-style training code: no weight decay, keep this bias on re-init.
+        self.A_log._no_weight_decay = True  # type: ignore[attr-defined]
+        self.D._no_weight_decay = True  # type: ignore[attr-defined]
+        self.dt_proj.bias._no_reinit = True  # type: ignore[attr-defined]
+
+    @torch.no_grad()
+    def _init_dt_proj(
+        self, dt_init: str, dt_scale: float, dt_min: float, dt_max: float, dt_init_floor: float
+    ) -> None:
+        """mamba-ssm's initialisation of the step-size projection."""
+        std = self.dt_rank**-0.5 * dt_scale  # keeps the variance of dt_proj's output at ~1
+        if dt_init == "constant":
+            nn.init.constant_(self.dt_proj.weight, std)
+        elif dt_init == "random":
+            nn.init.uniform_(self.dt_proj.weight, -std, std)
+        else:
+            raise ValueError(f"dt_init must be 'random' or 'constant', not {dt_init!r}")
+        # Step sizes log-uniform in [dt_min, dt_max]; the bias is their inverse softplus, so that
+        # softplus(bias) gives them back: softplus^-1(y) = y + log(1 - exp(-y)).
+        bias = self.dt_proj.bias
+        log_dt = torch.rand(self.d_inner, device=bias.device, dtype=bias.dtype)
+        dt = (log_dt * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).exp()
+        dt = dt.clamp(min=dt_init_floor)
+        bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """Apply the block.
+
+        Args:
+            hidden_states: (batch, L, d_model).
+
+        Returns:
+            (batch, L, d_model), output t depending only on inputs 0..t.
+        """
+        xz = self.in_proj(hidden_states).transpose(1, 2)  # (batch, 2 d_inner, L)
+        A = -self.A_log.float().exp()
+        if self._fused_block_available(hidden_states):
+            return self._forward_fused(xz, A)
+        x, z = xz.chunk(2, dim=1)
+        x = self.conv(x)
+        y = self.ssm(x, z, A)
+        return self.out_proj(y.transpose(1, 2))
+
+    def conv(self, x: Tensor) -> Tensor:
+        """Causal depthwise convolution + SiLU, (batch, d_inner, L) -> same."""
+        return F.silu(self.conv1d(x)[..., : x.shape[-1]])
+
+    def ssm(self, x: Tensor, z: Tensor | None = None, A: Tensor | None = None) -> Tensor:
+        """Input-dependent projections and selective scan, (batch, d_inner, L) -> same.
+
+        Args:
+            x: Convolved input.
+            z: Gate (output multiplied by SiLU(z)), or None for no gate.
+            A: The state matrix -exp(A_log), if already computed.
+        """
+        if A is None:
+            A = -self.A_log.float().exp()
+        x_dbl = self.x_proj(x.transpose(1, 2))  # (batch, L, dt_rank + 2 N)
+        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in as delta_bias
+        B = B.transpose(1, 2).contiguous()  # (batch, N, L): the kernel wants L contiguous
+        C = C.transpose(1, 2).contiguous()
+        D, delta_bias = self.D.float(), self.dt_proj.bias.float()
+        if self.use_fast_path and x.is_cuda and _selective_scan_fn is not None:
+            return _selective_scan_fn(x, delta, A, B, C, D, z=z, delta_bias=delta_bias, delta_softplus=True)
+        return selective_scan(x, delta, A, B, C, D, z, delta_bias, chunk_size=self.chunk_size)
+
+    def _fused_block_available(self, hidden_states: Tensor) -> bool:
+        return (
+            self.use_fast_path
+            and hidden_states.is_cuda
+            and _mamba_inner_fn is not None
+            and _causal_conv1d is not None
+        )
+
+    def _forward_fused(self, xz: Tensor, A: Tensor) -> Tensor:
+        """Whole block in mamba-ssm's fused kernel (conv, projections, scan, gate, out_proj)."""
+        assert _mamba_inner_fn is not None  # checked by _fused_block_available
+        return _mamba_inner_fn(
+            xz.contiguous(),
+            self.conv1d.weight,
+            self.conv1d.bias,
+            self.x_proj.weight,
+            self.dt_proj.weight,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            A,
+            None,  # B from x_proj (input-dependent)
+            None,  # C from x_proj (input-dependent)
+            self.D.float(),
+            delta_bias=self.dt_proj.bias.float(),
+            delta_softplus=True,
+        )
