@@ -1,0 +1,349 @@
+"""Reference labels on the HSI grid: vector layers (polygons, points) or a label raster.
+
+Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) are reprojected to the
+raster CRS and rasterised window by window with rasterio.features.rasterize. Where features overlap, the
+later feature in the file wins. The class field holds either
+- integer ids in 1..65535, used as the pixel values, or
+- names (any other values, including integers outside 1..65535 such as 0), numbered 1..K in sorted
+  order, unless a class-names file gives their ids.
+Features with an empty class value or no geometry are skipped.
+
+A label raster (GeoTIFF, .mat, ...) holds class ids with 0 = unlabelled; it is put on the HSI grid with
+nearest-neighbour resampling, and its nodata counts as unlabelled. Class names come from a class-names
+file, else the raster's GDAL `.aux.xml` CategoryNames, else "class <id>".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from cfipt_cli.classes import ClassInfo, ClassTable, default_colour, parse_colour
+from cfipt_cli.coreg import AlignedSource, align
+from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
+from cfipt_cli.log import get_logger
+from cfipt_cli.rasters import Grid, open_raster
+
+log = get_logger(__name__)
+
+VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".sqlite", ".gdb", ".zip"}
+MAX_ID = 65535
+
+
+def is_vector(path: str | Path) -> bool:
+    """True when the path names a vector layer (by its suffix), False for a raster."""
+    return Path(path).suffix.lower() in VECTOR_SUFFIXES
+
+
+class LabelSource(Protocol):
+    """What the preparation needs from any label input."""
+
+    path: Path
+    kind: str
+    names: dict[int, str]
+
+    def declared_ids(self) -> set[int] | None: ...
+
+    def read(self, window: Window) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+# ----------------------------------------------------------------------------------------- class names
+def _table_from_json(data: Any, path: Path) -> ClassTable:
+    if isinstance(data, list) and all(isinstance(x, str) for x in data):
+        return ClassTable.from_names(data)
+    if isinstance(data, list):
+        return ClassTable.from_json(data)
+    if isinstance(data, dict):
+        items = []
+        for key, value in data.items():
+            entry = value if isinstance(value, dict) else {"name": value}
+            items.append({"id": int(key), **entry})
+        return ClassTable.from_json(items)
+    raise DataError(f"{path}: expected a list of names, a list of {{id, name, colour}} or a {{id: name}} map")
+
+
+def _table_from_csv(path: Path) -> ClassTable:
+    classes = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            cells = [c.strip() for c in row]
+            if not cells or not cells[0] or cells[0].startswith("#"):
+                continue
+            if not cells[0].lstrip("-").isdigit():
+                continue  # a header row such as "id,name,colour"
+            if len(cells) < 2 or not cells[1]:
+                raise DataError(f"{path}: row {row} needs at least 'id,name'")
+            class_id = int(cells[0])
+            colour = parse_colour(cells[2]) if len(cells) > 2 and cells[2] else default_colour(class_id)
+            classes.append(ClassInfo(class_id, cells[1], colour))
+    return ClassTable(classes)
+
+
+def read_class_names(path: str | Path) -> ClassTable:
+    """Read a class-names file: CSV rows `id,name[,#rrggbb]` or JSON (names list, objects, or id->name).
+
+    Raises:
+        InputNotFoundError: no such file.
+        DataError: malformed content.
+    """
+    file_path = Path(path)
+    if not file_path.is_file():
+        raise InputNotFoundError(f"class-names file {file_path} does not exist")
+    try:
+        if file_path.suffix.lower() == ".json":
+            return _table_from_json(json.loads(file_path.read_text(encoding="utf-8")), file_path)
+        return _table_from_csv(file_path)
+    except (OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"cannot read class names from {file_path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------- vector labels
+def _integer_ids(values: Any) -> np.ndarray | None:
+    """The values as int64 when they are all whole numbers in 1..65535, else None (they are names)."""
+    import pandas as pd
+
+    if not (pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)):
+        return None
+    as_float = values.to_numpy(dtype=np.float64)
+    if not np.all(np.mod(as_float, 1.0) == 0):
+        return None
+    ids = as_float.astype(np.int64)
+    return ids if ids.size and ids.min() >= 1 and ids.max() <= MAX_ID else None
+
+
+def _name_of(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+@dataclass
+class VectorLabels:
+    """Vector features with one class id each, in the raster CRS, rasterised on demand per window."""
+
+    path: Path
+    field: str
+    grid: Grid
+    geometries: Any  # GeoSeries in the grid's CRS
+    ids: np.ndarray  # class id per geometry
+    names: dict[int, str]
+    all_touched: bool = False
+    kind: str = "vector"
+    skipped: int = 0
+
+    def declared_ids(self) -> set[int] | None:
+        return {int(i) for i in np.unique(self.ids)}
+
+    def read(self, window: Window) -> np.ndarray:
+        """Class ids (uint16, 0 = unlabelled) of the window, burnt from the features that touch it."""
+        from rasterio.features import rasterize
+        from shapely.geometry import box
+
+        height, width = int(window.height), int(window.width)
+        out = np.zeros((height, width), dtype=np.uint16)
+        if len(self.ids) == 0:
+            return out
+        transform = self.grid.window_transform(window)
+        hits = np.sort(self.geometries.sindex.query(box(*self.grid.window_bounds(window))))
+        if hits.size == 0:
+            return out
+        shapes = zip(self.geometries.iloc[hits].to_numpy(), self.ids[hits].tolist(), strict=True)
+        return rasterize(
+            shapes,
+            out_shape=(height, width),
+            transform=transform,
+            fill=0,
+            out=out,
+            all_touched=self.all_touched,
+            dtype="uint16",
+        )
+
+    def close(self) -> None:
+        """Nothing to release (the features are in memory)."""
+
+
+def _read_layer(path: Path) -> Any:
+    import geopandas as gpd
+    import pyogrio.errors
+
+    try:
+        return gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as a vector layer: {exc}") from exc
+
+
+def _assign_ids(
+    raw: Any, path: Path, name_to_id: Mapping[str, int] | None, strict: bool
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Class id per feature (0 = dropped) and the id -> name map, by the rule of the module docstring."""
+    ids = _integer_ids(raw)
+    if ids is not None:
+        return ids, {}
+    names = [_name_of(v) for v in raw.tolist()]
+    if name_to_id is None:
+        name_to_id = {n: i for i, n in enumerate(sorted(set(names)), start=1)}
+    unknown = sorted(set(names) - set(name_to_id))
+    if unknown and strict:
+        raise DataError(
+            f"{path.name}: class names {unknown} are not in the class table ({sorted(name_to_id)}); "
+            "add them to the class-names file"
+        )
+    if unknown:
+        log.warning(
+            "%s: classes %s are not among the training classes; their features are ignored",
+            path.name,
+            unknown,
+        )
+    mapped = np.array([name_to_id.get(n, 0) for n in names], dtype=np.int64)
+    return mapped, {name_to_id[n]: n for n in set(names) if n in name_to_id}
+
+
+def open_vector_labels(
+    path: str | Path,
+    grid: Grid,
+    label_field: str | None,
+    all_touched: bool = False,
+    name_to_id: Mapping[str, int] | None = None,
+    strict: bool = True,
+) -> VectorLabels:
+    """Read a vector layer, check its class field and CRS, and reproject it to the grid's CRS.
+
+    Args:
+        path: shapefile, GeoPackage, GeoJSON... (first layer).
+        grid: the HSI grid (must be georeferenced).
+        label_field: the attribute holding class names or ids.
+        all_touched: burn every pixel a polygon touches, not only those whose centre is inside.
+        name_to_id: fixed name -> id map (class-names file or training classes); None numbers names 1..K.
+        strict: unknown names are an error (training labels) rather than dropped with a warning (test).
+
+    Raises:
+        DataError: unreadable layer, no CRS, missing field (the message lists the fields), no features.
+    """
+    file_path = Path(path)
+    if not file_path.exists():
+        raise InputNotFoundError(f"label file {file_path} does not exist")
+    if grid.crs is None:
+        raise DataError(
+            f"vector labels ({file_path.name}) need a georeferenced HSI; for .mat inputs or rasters without "
+            "a CRS give the labels as a raster of the same shape"
+        )
+    gdf = _read_layer(file_path)
+    fields = [c for c in gdf.columns if c != gdf.geometry.name]
+    if not label_field:
+        raise CfiptUsageError(
+            f"{file_path.name} is a vector layer: name its class field with --label-field "
+            f"(fields: {', '.join(fields) or 'none'})"
+        )
+    if label_field not in fields:
+        raise DataError(
+            f"label field {label_field!r} is not in {file_path.name}; fields: {', '.join(fields) or 'none'}"
+        )
+    if gdf.crs is None:
+        raise DataError(f"{file_path.name} has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:XXXX) and retry")
+    keep = gdf.geometry.notna() & ~gdf.geometry.is_empty & gdf[label_field].notna()
+    keep &= gdf[label_field].astype(str).str.strip() != ""
+    skipped = int((~keep).sum())
+    if skipped:
+        log.warning("%s: %d features without geometry or class value are skipped", file_path.name, skipped)
+    gdf = gdf[keep]
+    if len(gdf) == 0:
+        raise DataError(f"{file_path.name} holds no feature with a geometry and a {label_field!r} value")
+    ids, names = _assign_ids(gdf[label_field], file_path, name_to_id, strict)
+    gdf = gdf.to_crs(grid.crs)
+    kept = ids > 0
+    geometries = gdf.geometry[kept].reset_index(drop=True)
+    return VectorLabels(
+        file_path, label_field, grid, geometries, ids[kept], names, all_touched, skipped=skipped
+    )
+
+
+# ----------------------------------------------------------------------------------------- raster labels
+@dataclass
+class RasterLabels:
+    """A label raster seen through the HSI grid (nearest neighbour); nodata and NaN read as 0."""
+
+    path: Path
+    aligned: AlignedSource
+    names: dict[int, str] = field(default_factory=dict)
+    kind: str = "raster"
+
+    def declared_ids(self) -> set[int] | None:
+        return None  # only known after reading every window
+
+    def read(self, window: Window) -> np.ndarray:
+        """Class ids (uint16, 0 = unlabelled) of the window."""
+        values = self.aligned.read(window)[0]
+        values = np.nan_to_num(values, nan=0.0)
+        if np.any(values < 0) or np.any(values > MAX_ID) or np.any(np.mod(values, 1.0) != 0):
+            raise DataError(
+                f"label raster {self.path.name} holds values that are not class ids in 0..{MAX_ID}"
+            )
+        return values.astype(np.uint16)
+
+    def close(self) -> None:
+        """Close the raster."""
+        self.aligned.source.close()
+
+
+def open_raster_labels(path: str | Path, grid: Grid, mat_keys: Sequence[str] = ()) -> RasterLabels:
+    """Open a label raster (GeoTIFF, .mat, ...) and check that it can go onto the grid.
+
+    Raises:
+        InputNotFoundError, DataError: missing or unreadable file, several bands, no overlap, CRS mismatch.
+    """
+    source = open_raster(path, "labels", mat_keys=mat_keys)
+    if source.count != 1:
+        source.close()
+        raise DataError(f"label raster {source.path.name} has {source.count} bands; it needs exactly one")
+    try:
+        aligned = align(source, grid, Resampling.nearest)
+    except DataError:
+        source.close()
+        raise
+    names: dict[int, str] = {}
+    if source.kind == "gdal":
+        table = ClassTable.from_aux_xml(source.path)
+        names = {c.id: c.name for c in table} if table else {}
+    return RasterLabels(source.path, aligned, names)
+
+
+def open_labels(
+    path: str | Path,
+    grid: Grid,
+    label_field: str | None = None,
+    all_touched: bool = False,
+    name_to_id: Mapping[str, int] | None = None,
+    strict: bool = True,
+    mat_keys: Sequence[str] = (),
+) -> LabelSource:
+    """Open vector or raster labels (chosen by the file suffix) for the grid; see the module docstring."""
+    if is_vector(path):
+        return open_vector_labels(path, grid, label_field, all_touched, name_to_id, strict)
+    return open_raster_labels(path, grid, mat_keys)
+
+
+def build_class_table(
+    ids: Sequence[int], source_names: Mapping[int, str], user_table: ClassTable | None
+) -> ClassTable:
+    """The scene's class table: the given ids, named by the user's table, else the source, else 'class <id>'."""
+    classes = []
+    for class_id in sorted(ids):
+        if user_table is not None and class_id in user_table.ids:
+            info = next(c for c in user_table if c.id == class_id)
+            classes.append(info)
+            continue
+        name = source_names.get(class_id, f"class {class_id}")
+        classes.append(ClassInfo(class_id, name, default_colour(class_id)))
+    return ClassTable(classes)

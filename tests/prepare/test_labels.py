@@ -1,0 +1,154 @@
+"""Labels: vector layers in another CRS land on the intended pixels; label rasters; class tables."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import box
+
+from cfipt_cli.classes import ClassTable
+from cfipt_cli.errors import DataError
+from cfipt_cli.labels import read_class_names
+from cfipt_cli.prepare import prepare_scene
+from cfipt_cli.scene import Scene
+
+
+def _labels(out):
+    """Train + test labels of a prepared scene (they are disjoint), and its class table."""
+    scene = Scene.open(out)
+    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
+        train, test = a.read(1), b.read(1)
+    assert not np.any((train > 0) & (test > 0))
+    return train + test, scene.classes
+
+
+def _prepare(files, out, labels, field, **kwargs):
+    prepare_scene(files.hsi, lidar=[files.lidar], labels=labels, label_field=field, out=out, **kwargs)
+    return _labels(out)
+
+
+def test_polygons_in_another_crs_land_on_their_pixels(scene_files, tmp_path):
+    assert gpd.read_file(scene_files.polygons).crs.to_epsg() == 4326  # the HSI is in EPSG:32632
+    labels, table = _prepare(scene_files, tmp_path / "s", scene_files.polygons, "class")
+    names = scene_files.class_names
+    expected = np.zeros_like(labels)
+    for k, name in enumerate(names, start=1):  # names are numbered in sorted order in the scene
+        expected[scene_files.polygon_truth == k] = table.id_of(name)
+    np.testing.assert_array_equal(labels, expected)
+    assert table.names == sorted(names)
+
+
+def test_integer_field_gives_the_ids(scene_files, tmp_path):
+    labels, table = _prepare(scene_files, tmp_path / "s", scene_files.polygons, "class_id")
+    np.testing.assert_array_equal(labels, scene_files.polygon_truth)
+    assert table.ids == [1, 2, 3, 4] and table.names == [f"class {i}" for i in range(1, 5)]
+
+
+def test_points_mark_their_pixels(scene_files, tmp_path):
+    labels, _ = _prepare(scene_files, tmp_path / "s", scene_files.points, "class_id", train_per_class=2)
+    expected = np.zeros_like(labels)
+    expected[scene_files.point_rows, scene_files.point_cols] = scene_files.point_classes
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_label_raster_with_category_names(scene_files, tmp_path):
+    ClassTable.from_names(["Trees", "Grass", "Buildings", "Road"]).write_aux_xml(scene_files.label_raster)
+    try:
+        labels, table = _prepare(scene_files, tmp_path / "s", scene_files.label_raster, None)
+    finally:
+        (scene_files.label_raster.parent / (scene_files.label_raster.name + ".aux.xml")).unlink()
+    np.testing.assert_array_equal(labels, scene_files.polygon_truth)
+    assert table.names == ["Trees", "Grass", "Buildings", "Road"]
+
+
+def test_all_touched_burns_every_touched_pixel(scene_files, tmp_path):
+    t = scene_files.transform
+    x, y = t @ (10.0, 12.0)  # a pixel corner; the square holds no pixel centre
+    square = box(x - 0.4, y - 0.4, x + 0.4, y + 0.4)
+    gpd.GeoDataFrame({"kind": ["Trees"]}, geometry=[square], crs="EPSG:32632").to_file(tmp_path / "sq.gpkg")
+    prepare_scene(
+        scene_files.hsi,
+        lidar=[scene_files.lidar],
+        labels=tmp_path / "sq.gpkg",
+        label_field="kind",
+        out=tmp_path / "touched",
+        all_touched=True,
+    )
+    labels, _ = _labels(tmp_path / "touched")
+    assert sorted(map(tuple, np.argwhere(labels).tolist())) == [(11, 9), (11, 10), (12, 9), (12, 10)]
+    with pytest.raises(DataError, match="'Trees'"):  # without --all-touched the class has no pixel
+        prepare_scene(
+            scene_files.hsi,
+            lidar=[scene_files.lidar],
+            labels=tmp_path / "sq.gpkg",
+            label_field="kind",
+            out=tmp_path / "centre",
+        )
+
+
+def test_class_names_file_sets_ids_names_and_colours(scene_files, tmp_path):
+    csv_path = tmp_path / "names.csv"
+    csv_path.write_text(
+        "id,name,colour\n7,Trees,#00ff00\n3,Grass,#88ff88\n9,Buildings,#ff0000\n4,Road,#444444\n"
+    )
+    labels, table = _prepare(scene_files, tmp_path / "s", scene_files.polygons, "class", class_names=csv_path)
+    assert table.ids == [3, 4, 7, 9] and table.name_of(7) == "Trees"
+    assert next(c for c in table if c.id == 9).colour == (255, 0, 0)
+    np.testing.assert_array_equal(labels == 7, scene_files.polygon_truth == 1)
+
+
+def test_class_names_file_must_know_every_name(scene_files, tmp_path):
+    (tmp_path / "names.json").write_text(json.dumps(["Trees", "Grass"]))
+    with pytest.raises(DataError, match="not in the class table"):
+        prepare_scene(
+            scene_files.hsi,
+            lidar=[scene_files.lidar],
+            labels=scene_files.polygons,
+            label_field="class",
+            class_names=tmp_path / "names.json",
+            out=tmp_path / "s",
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "expected"),
+    [
+        ('["A", "B"]', ".json", {1: "A", 2: "B"}),
+        ('{"5": "A", "2": {"name": "B", "colour": "#010203"}}', ".json", {2: "B", 5: "A"}),
+        ("# comment\n1,A\n4,B,#ffffff\n", ".csv", {1: "A", 4: "B"}),
+    ],
+)
+def test_read_class_names_formats(tmp_path, text, suffix, expected):
+    path = tmp_path / f"names{suffix}"
+    path.write_text(text)
+    table = read_class_names(path)
+    assert {c.id: c.name for c in table} == expected
+
+
+def test_independent_test_labels_are_mapped_by_name(scene_files, tmp_path):
+    prepare_scene(
+        scene_files.hsi,
+        lidar=[scene_files.lidar],
+        labels=scene_files.polygons,
+        label_field="class",
+        test_labels=scene_files.points,
+        out=tmp_path / "s",
+        train_per_class=5,
+    )
+    scene = Scene.open(tmp_path / "s")
+    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
+        train, test = a.read(1), b.read(1)
+    names = scene_files.class_names
+    expected = np.zeros_like(test)
+    for r, c, k in zip(
+        scene_files.point_rows, scene_files.point_cols, scene_files.point_classes, strict=True
+    ):
+        expected[r, c] = scene.classes.id_of(names[k - 1])
+    expected[train > 0] = 0  # a test pixel is never a training pixel
+    np.testing.assert_array_equal(test, expected)
+    assert scene.meta["split"]["test_labels"].endswith("points.gpkg")
+    assert (train > 0).sum() == 5 * len(scene.classes)

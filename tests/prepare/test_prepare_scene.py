@@ -1,0 +1,232 @@
+"""End-to-end `cfipt prepare` on synthetic scenes: the scene folder contract, statistics, windows, split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from cfipt_cli.classes import ClassTable
+from cfipt_cli.prepare import prepare_scene
+from cfipt_cli.rasters import sha256_file
+from cfipt_cli.scene import Scene
+
+
+def _argv(files, out):
+    return [
+        "prepare",
+        "--hsi",
+        files.hsi,
+        "--lidar",
+        files.lidar,
+        "--sar",
+        files.sar,
+        "--labels",
+        files.polygons,
+        "--label-field",
+        "class",
+        "--out",
+        out,
+        "--train-per-class",
+        10,
+        "--seed",
+        3,
+    ]
+
+
+@pytest.fixture(scope="module")
+def prepared(scene_files, tmp_path_factory):
+    """The synthetic scene (HSI + LiDAR + SAR, polygon labels) prepared once, through the library."""
+    out = tmp_path_factory.mktemp("prepared") / "scene"
+    prepare_scene(
+        scene_files.hsi,
+        lidar=[scene_files.lidar],
+        sar=[scene_files.sar],
+        labels=scene_files.polygons,
+        label_field="class",
+        out=out,
+        train_per_class=10,
+        seed=3,
+    )
+    return out
+
+
+def test_cli_writes_the_scene_contract(scene_files, tmp_path, run_cli):
+    out = tmp_path / "scene"
+    code, stdout, stderr = run_cli([*_argv(scene_files, out), "--json"])
+    assert code == 0
+    summary = json.loads(stdout)
+    scene = Scene.open(out)
+    assert (scene.width, scene.height) == (40, 48)
+    assert (scene.n_hsi, scene.n_aux) == (16, 3)
+    assert scene.band_layout == ["hsi"] * 16 + ["lidar"] + ["sar"] * 2
+    assert summary["bands"] == {"hsi": 16, "lidar": 1, "sar": 2}
+    assert [c["train"] for c in summary["classes"]] == [10, 10, 10, 10]
+    # the rich table goes to stderr, never to stdout
+    assert "Buildings" in stderr and "│ total" in stderr and "│" not in stdout
+
+
+def test_stack_is_tiled_float32_with_band_descriptions(prepared):
+    out = prepared
+    with rasterio.open(out / "stack.tif") as src:
+        assert src.dtypes[0] == "float32" and src.count == 19
+        assert src.profile["tiled"] and src.block_shapes[0] == (256, 256)
+        assert src.compression.name.lower() == "deflate"
+        assert np.isnan(src.nodata)
+        assert src.descriptions[:2] == ("hsi:1", "hsi:2")
+        assert src.descriptions[16:] == ("lidar:1", "sar:1", "sar:2")
+        assert src.crs.to_epsg() == 32632
+        stack = src.read()
+    with rasterio.open(out / "mask.tif") as src:
+        assert src.dtypes[0] == "uint8"
+        mask = src.read(1).astype(bool)
+    assert np.all(np.isfinite(stack[:, mask])) and np.all(np.isnan(stack[:, ~mask]))
+
+
+def test_scene_json_records_sources_split_and_statistics(prepared, scene_files):
+    out = prepared
+    meta = json.loads((out / "scene.json").read_text())
+    roles = [s["role"] for s in meta["sources"]]
+    assert roles == ["hsi", "lidar", "sar", "labels"]
+    assert meta["sources"][0]["sha256"] == sha256_file(scene_files.hsi)
+    assert meta["sources"][1]["resampling"] == "bilinear" and meta["sources"][0]["resampling"] == "none"
+    assert meta["split"]["seed"] == 3 and meta["split"]["train_per_class"] == 10
+    assert meta["crs"].startswith("PROJCS") and meta["transform"][:3] == [2.0, 0.0, 664000.0]
+    # statistics are those of the valid pixels of the written stack
+    with rasterio.open(out / "stack.tif") as src:
+        stack = src.read().reshape(19, -1).astype(np.float64)
+    with rasterio.open(out / "mask.tif") as src:
+        valid = src.read(1).ravel().astype(bool)
+    stats = meta["statistics"]
+    assert stats["count"] == int(valid.sum()) == meta["mask"]["valid_pixels"]
+    np.testing.assert_allclose(stats["mean"], stack[:, valid].mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(stats["std"], stack[:, valid].std(axis=1), rtol=1e-7)
+    np.testing.assert_allclose(stats["max"], stack[:, valid].max(axis=1))
+
+
+def test_label_rasters_are_disjoint_with_colours_and_names(prepared):
+    out = prepared
+    scene = Scene.open(out)
+    with rasterio.open(scene.train_labels_path) as src:
+        train = src.read(1)
+        cmap = src.colormap(1)
+    with rasterio.open(scene.test_labels_path) as src:
+        test = src.read(1)
+    assert not np.any((train > 0) & (test > 0))
+    counts = scene.meta["counts"]
+    for c in scene.classes:
+        assert int((train == c.id).sum()) == counts["train"][str(c.id)] == 10
+        assert int((test == c.id).sum()) == counts["test"][str(c.id)]
+        assert cmap[c.id][:3] == c.colour
+    assert ClassTable.from_aux_xml(scene.train_labels_path) == ClassTable.from_names(scene.classes.names)
+
+
+def test_window_size_does_not_change_the_scene(scene_files, tmp_path):
+    kwargs = dict(
+        lidar=[scene_files.lidar],
+        sar=[scene_files.sar],
+        labels=scene_files.polygons,
+        label_field="class",
+        train_per_class=7,
+        split="blocks",
+        patch_size=3,
+        block_size=8,
+    )
+    prepare_scene(scene_files.hsi, out=tmp_path / "big", window_size=512, **kwargs)
+    prepare_scene(scene_files.hsi, out=tmp_path / "small", window_size=16, **kwargs)
+    for name in ("mask.tif", "train_labels.tif", "test_labels.tif"):
+        with rasterio.open(tmp_path / "big" / name) as a, rasterio.open(tmp_path / "small" / name) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+    # GDAL warps each window from its own origin: equal up to float32 rounding
+    with (
+        rasterio.open(tmp_path / "big" / "stack.tif") as a,
+        rasterio.open(tmp_path / "small" / "stack.tif") as b,
+    ):
+        np.testing.assert_allclose(a.read(), b.read(), rtol=1e-5, atol=1e-3, equal_nan=True)
+    big = json.loads((tmp_path / "big" / "scene.json").read_text())["statistics"]
+    small = json.loads((tmp_path / "small" / "scene.json").read_text())["statistics"]
+    np.testing.assert_allclose(big["mean"], small["mean"], rtol=1e-6)
+    np.testing.assert_allclose(big["std"], small["std"], rtol=1e-5)
+
+
+def test_classes_are_learnable_from_the_prepared_stack(scene_files, tmp_path):
+    """A nearest-centroid classifier on normalised spectra + height separates the synthetic classes."""
+    prepare_scene(
+        scene_files.hsi,
+        lidar=[scene_files.lidar],
+        labels=scene_files.polygons,
+        label_field="class",
+        out=tmp_path / "s",
+        train_per_class=15,
+    )
+    scene = Scene.open(tmp_path / "s")
+    with rasterio.open(scene.stack_path) as src:
+        stack = src.read()
+    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
+        train, test = a.read(1), b.read(1)
+    z = (stack - scene.band_mean[:, None, None]) / scene.band_std[:, None, None]
+    ids = scene.classes.ids
+    centroids = np.stack([z[:, train == k].mean(axis=1) for k in ids])
+    pixels = z[:, test > 0].T
+    predicted = np.asarray(ids)[np.argmin(((pixels[:, None] - centroids[None]) ** 2).sum(-1), axis=1)]
+    assert np.mean(predicted == test[test > 0]) > 0.9
+
+
+def test_prediction_only_scene_without_labels(scene_files, tmp_path, run_cli):
+    code, stdout, _ = run_cli(
+        ["prepare", "--hsi", scene_files.hsi, "--lidar", scene_files.lidar, "--out", tmp_path / "p", "--json"]
+    )
+    assert code == 0
+    scene = Scene.open(tmp_path / "p")
+    assert len(scene.classes) == 0 and scene.meta["counts"] == {"train": {}, "test": {}}
+    with rasterio.open(scene.train_labels_path) as src:
+        assert src.read(1).max() == 0
+    assert json.loads(stdout)["train_pixels"] == 0
+
+
+def test_out_defaults_to_scene_in_the_working_folder(scene_files, tmp_path, monkeypatch, run_cli):
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = run_cli(["-q", "prepare", "--hsi", scene_files.hsi, "--lidar", scene_files.lidar])
+    assert code == 0 and Scene.open(tmp_path / "scene").n_aux == 1
+
+
+def test_overwrite_replaces_an_existing_scene(scene_files, tmp_path, run_cli):
+    out = tmp_path / "s"
+    base = ["prepare", "--hsi", scene_files.hsi, "--lidar", scene_files.lidar, "--out", out]
+    assert run_cli(base)[0] == 0
+    (out / "marker").write_text("old")
+    assert run_cli([*base, "--sar", scene_files.sar, "--overwrite"])[0] == 0
+    assert not (out / "marker").exists() and Scene.open(out).n_aux == 3
+
+
+def test_creation_options_reach_the_stack(scene_files, tmp_path, run_cli):
+    code, _, _ = run_cli(
+        [
+            "prepare",
+            "--hsi",
+            scene_files.hsi,
+            "--lidar",
+            scene_files.lidar,
+            "--out",
+            tmp_path / "s",
+            "--co",
+            "COMPRESS=LZW",
+            "--co",
+            "PREDICTOR=1",
+        ]
+    )
+    assert code == 0
+    with rasterio.open(tmp_path / "s" / "stack.tif") as src:
+        assert src.compression.name.lower() == "lzw"
+
+
+def test_hsi_nodata_override_masks_those_pixels(scene_files, tmp_path):
+    with rasterio.open(scene_files.hsi) as src:
+        first = src.read(1)
+    value = float(first[5, 7])
+    prepare_scene(scene_files.hsi, lidar=[scene_files.lidar], out=tmp_path / "s", hsi_nodata=value)
+    with rasterio.open(tmp_path / "s" / "mask.tif") as src:
+        mask = src.read(1)
+    assert mask[5, 7] == 0 and mask.sum() == mask.size - int((first == np.float32(value)).sum())
