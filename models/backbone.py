@@ -1,0 +1,218 @@
+"""The frozen open_clip backbone: model names, weights (tag, local file or none) and fingerprints.
+
+`import models` registers the package's own open_clip configs (`model_configs/*.json`, e.g.
+`cfipt-tiny`) with open_clip, so they are created like any built-in name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import pickle
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import open_clip
+import torch
+from safetensors import SafetensorError
+from torch import nn
+
+from cfipt_cli.errors import CfiptUsageError, WeightsUnavailableError
+
+__all__ = [
+    "MODEL_CONFIG_DIR",
+    "RandomBackboneWarning",
+    "freeze",
+    "list_clip_models",
+    "load_backbone",
+    "register_model_configs",
+    "state_fingerprint",
+]
+
+log = logging.getLogger(__name__)
+
+MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
+
+# How to get weights onto an offline machine; appended to every weights error.
+_OFFLINE_HINT = (
+    "on an offline machine pass a local checkpoint file with --pretrained /path/to/open_clip_pytorch_model.bin "
+    "(fetch it once on a connected machine, see the README section 'Backbones and weights'), "
+    "or --pretrained none for random weights (tests and demos only)"
+)
+
+
+class RandomBackboneWarning(UserWarning):
+    """The backbone has random weights: fine for tests and demos, useless for real maps."""
+
+
+def register_model_configs(path: Path | str = MODEL_CONFIG_DIR) -> None:
+    """Register open_clip model configs (a folder of JSON files or one file); idempotent per name."""
+    path = Path(path)
+    names = [p.stem for p in path.glob("*.json")] if path.is_dir() else [path.stem]
+    if not all(name in open_clip.list_models() for name in names):
+        open_clip.add_model_config(path)
+
+
+def list_clip_models() -> list[str]:
+    """open_clip model names usable as backbones (ViT CLIPs; ResNet/timm/HF towers are not supported)."""
+    return [name for name in open_clip.list_models() if _is_supported_config(name)]
+
+
+def _is_supported_config(name: str) -> bool:
+    cfg = open_clip.get_model_config(name) or {}
+    vision, text = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    return (
+        isinstance(vision.get("layers", 0), int)
+        and "timm_model_name" not in vision
+        and not vision.get("attentional_pool", False)
+        and "hf_model_name" not in text
+        and not text.get("embed_cls", False)
+        and "multimodal_cfg" not in cfg
+    )
+
+
+def _check_model_name(name: str) -> None:
+    import difflib
+
+    if name in open_clip.list_models() and _is_supported_config(name):
+        return
+    valid = list_clip_models()
+    close = difflib.get_close_matches(name, valid, n=5, cutoff=0.4)
+    hint = f"close names: {', '.join(close)}" if close else f"e.g. {', '.join(valid[:6])}"
+    reason = (
+        "is not a ViT CLIP with a transformer text tower" if name in open_clip.list_models() else "is unknown"
+    )
+    raise CfiptUsageError(
+        f"--clip {name!r} {reason}; {hint} ({len(valid)} usable names, see open_clip.list_models())"
+    )
+
+
+def _download_tag(name: str, tag: str) -> str:
+    """Path of the cached weights file of an open_clip tag, downloading it on first use."""
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    try:
+        path = open_clip.download_pretrained(cfg)
+    except (OSError, RuntimeError, ValueError) as err:  # offline, HTTP error, hub not installed
+        raise WeightsUnavailableError(
+            f"cannot download the {name} weights '--pretrained {tag}' ({type(err).__name__}: {err}); {_OFFLINE_HINT}"
+        ) from err
+    if not path:
+        raise WeightsUnavailableError(f"open_clip has no download for {name} tag {tag!r}; {_OFFLINE_HINT}")
+    return str(path)
+
+
+def _resolve_weights(name: str, pretrained: str) -> str:
+    """A weights file for `pretrained` (existing file or open_clip tag), or a clear error."""
+    if Path(pretrained).expanduser().is_file():
+        return str(Path(pretrained).expanduser())
+    tag_cfg = open_clip.get_pretrained_cfg(name, pretrained)
+    if tag_cfg:
+        if tag_cfg.get("quick_gelu", False) != (open_clip.get_model_config(name) or {}).get(
+            "quick_gelu", False
+        ):
+            warnings.warn(
+                f"weights {pretrained!r} were trained with quick_gelu={tag_cfg.get('quick_gelu', False)} but model "
+                f"{name} differs; use the model name made for these weights (e.g. ViT-B-16-quickgelu for 'openai')",
+                UserWarning,
+                stacklevel=3,
+            )
+        return _download_tag(name, pretrained)
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    known = f"known tags for {name}: {', '.join(tags)}" if tags else f"open_clip knows no tags for {name}"
+    raise WeightsUnavailableError(
+        f"--pretrained {pretrained!r} is neither an existing file nor a weights tag ({known}); {_OFFLINE_HINT}"
+    )
+
+
+# What torch.load / safetensors / load_state_dict raise on a corrupt, foreign or truncated file.
+_UNREADABLE = (
+    OSError,
+    RuntimeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    EOFError,
+    pickle.UnpicklingError,
+    SafetensorError,
+)
+
+
+def _load_file(model: nn.Module, name: str, path: str) -> None:
+    try:
+        open_clip.load_checkpoint(model, path, strict=True)
+    except _UNREADABLE as err:
+        raise WeightsUnavailableError(
+            f"--pretrained {path}: not a readable {name} checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+            "pass the open_clip/OpenAI weights file of this exact model name"
+        ) from err
+
+
+class _DropRandomInitNotice(logging.Filter):
+    """open_clip logs 'initialized randomly' on the root logger; we load weights ourselves afterwards."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_open_clip() -> Iterator[None]:
+    notice = _DropRandomInitNotice()
+    logging.getLogger().addFilter(notice)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(notice)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Every parameter requires_grad=False and the module in eval mode; returns it."""
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model.eval()
+
+
+def load_backbone(name: str, pretrained: str | None) -> nn.Module:
+    """Create the open_clip model `name` with frozen weights.
+
+    Args:
+        name: open_clip model name, e.g. "ViT-B-16-quickgelu" or "cfipt-tiny".
+        pretrained: An open_clip weights tag (downloaded and cached by open_clip on first use), a local
+            checkpoint file, or None / "none" for random weights (a `RandomBackboneWarning`).
+
+    Returns:
+        The open_clip model, on CPU, float32, every parameter frozen, in eval mode.
+
+    Raises:
+        CfiptUsageError: Unknown or unsupported model name.
+        WeightsUnavailableError: The weights cannot be downloaded, found or read.
+    """
+    _check_model_name(name)
+    if pretrained is not None and pretrained.strip().lower() in ("", "none"):
+        pretrained = None
+    path = _resolve_weights(name, pretrained) if pretrained is not None else None
+    with _quiet_open_clip():
+        model = open_clip.create_model(name, pretrained=None)
+    if path is None:
+        warnings.warn(
+            f"backbone {name} has random weights (--pretrained none): only for tests and demos",
+            RandomBackboneWarning,
+            stacklevel=2,
+        )
+    else:
+        _load_file(model, name, path)
+        log.info("loaded %s weights from %s", name, path)
+    return freeze(model)
+
+
+def state_fingerprint(module: nn.Module) -> str:
+    """sha256 hex over a module's state dict: names, dtypes, shapes and bytes, in sorted name order."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{key}|{data.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,170 @@
+"""S2GPT: the spectral-spatial guided prompt transformation of V-TPI (one module per direction).
+
+A prompt P (n tokens x width w) is read as a sequence along its channel axis: w steps of n features.
+That keeps the Mamba small (d_model = n) while the scan runs over the channels, as the spec says:
+
+    x, z  = Lin(P)                                       mamba.in_proj: n -> 2 E  (E = expand * n)
+    P_S2  = S2PtTrans(SiLU(DWConv(x)))                   mamba.conv, then the P_sa / P_sp guidance
+    out   = Lin(SiLU(z) * LN(SSM(P_S2) + flip(SSM(flip(P_S2)))))   mamba.ssm both ways, mamba.out_proj
+    P~    = Carrier(out)                                 width w_src -> w_dst (vision <-> text)
+
+The Mamba parameters are those of `models.mamba.Mamba` (mamba-ssm's names: in_proj, conv1d, x_proj,
+dt_proj, A_log, D, out_proj), so they load into mamba-ssm unchanged. Both scan directions share them.
+S2PtTrans splits the E inner tokens in two halves: the first is projected to the patch's pixel space
+(w -> HW), multiplied by P_sa and projected back; the second likewise through the band space (w -> C)
+and P_sp. The guidance is per sample, so the output is (B, L, n, w_dst) for the L layers' prompts.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.mamba import Mamba
+
+__all__ = ["LowRankCarrier", "NoInteraction", "S2GPTMamba", "S2GPTTransformer", "S2PtTrans", "make_carrier"]
+
+# Chunk length of the PyTorch scan inside S2GPT: the scan's temporary memory grows with
+# chunk x sequence length, and here the sequence is a whole prompt width (768 for ViT-B).
+SCAN_CHUNK = 8
+
+
+class S2PtTrans(nn.Module):
+    """Prompt guidance by the spatial (P_sa) and spectral (P_sp) prompt matrices.
+
+    Args:
+        width: Prompt width w (the sequence axis of S2GPT).
+        pixels: HW of the patch.
+        bands: C, HSI bands.
+    """
+
+    def __init__(self, width: int, pixels: int, bands: int) -> None:
+        super().__init__()
+        self.to_spatial = nn.Linear(width, pixels)
+        self.from_spatial = nn.Linear(pixels, width)
+        self.to_spectral = nn.Linear(width, bands)
+        self.from_spectral = nn.Linear(bands, width)
+
+    def forward(self, x: Tensor, p_sp: Tensor, p_sa: Tensor) -> Tensor:
+        """x (L, E, w) shared by the batch, P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, E, w)."""
+        first, second = x.chunk(2, dim=-2)
+        # P_sa acts on the pixel axis as in F_L = P_sa V_L; P_sp on the band axis as in V_H P_sp.
+        spatial = self.to_spatial(first) @ p_sa.transpose(1, 2)[:, None]
+        spectral = self.to_spectral(second) @ p_sp[:, None]
+        return torch.cat([self.from_spatial(spatial), self.from_spectral(spectral)], dim=-2)
+
+
+class LowRankCarrier(nn.Module):
+    """Carries a prompt from one branch's width to the other's: w_src -> rank -> w_dst."""
+
+    def __init__(self, src_width: int, dst_width: int, rank: int) -> None:
+        super().__init__()
+        self.down = nn.Linear(src_width, rank, bias=False)
+        self.up = nn.Linear(rank, dst_width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., w_src) -> (..., w_dst)."""
+        return self.up(self.down(x))
+
+
+def make_carrier(src_width: int, dst_width: int, rank: int) -> nn.Module:
+    """`LowRankCarrier`, or `nn.Identity` when both branches have the same width."""
+    return nn.Identity() if src_width == dst_width else LowRankCarrier(src_width, dst_width, rank)
+
+
+class S2GPTMamba(nn.Module):
+    """S2GPT with a bidirectional Mamba along the prompt's channel axis (see the module docstring).
+
+    Args:
+        n_tokens: n, prompt tokens per layer.
+        src_width: Width of the incoming prompt.
+        dst_width: Width of the branch the result is added to.
+        pixels: HW of the patch.
+        bands: C, HSI bands.
+        d_state: N of the selective scan.
+        d_conv: Depthwise convolution kernel.
+        expand: E = expand * n.
+        carrier_rank: Rank of the width carrier.
+    """
+
+    def __init__(
+        self,
+        n_tokens: int,
+        src_width: int,
+        dst_width: int,
+        pixels: int,
+        bands: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        carrier_rank: int = 64,
+    ) -> None:
+        super().__init__()
+        self.mamba = Mamba(n_tokens, d_state=d_state, d_conv=d_conv, expand=expand, chunk_size=SCAN_CHUNK)
+        self.s2pt = S2PtTrans(src_width, pixels, bands)
+        self.norm = nn.LayerNorm(self.mamba.d_inner)
+        self.carrier = make_carrier(src_width, dst_width, carrier_rank)
+
+    def forward(self, prompts: Tensor, p_sp: Tensor, p_sa: Tensor) -> Tensor:
+        """Prompts (L, n, w_src), P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, n, w_dst)."""
+        x, z = self.mamba.in_proj(prompts.transpose(1, 2)).chunk(2, dim=-1)  # (L, w, E) each
+        x = self.s2pt(self.mamba.conv(x.transpose(1, 2)), p_sp, p_sa)  # (B, L, E, w)
+        y = self._bidirectional_ssm(x.flatten(0, 1)).view_as(x)
+        y = self.norm(y.transpose(-1, -2)) * F.silu(z)  # (B, L, w, E)
+        return self.carrier(self.mamba.out_proj(y).transpose(-1, -2))
+
+    def _bidirectional_ssm(self, x: Tensor) -> Tensor:
+        """Selective scan forward and over the reversed sequence, summed: (N, E, w) -> same."""
+        return self.mamba.ssm(x) + self.mamba.ssm(x.flip(-1)).flip(-1)
+
+
+class S2GPTTransformer(nn.Module):
+    """Variant 4d: S2GPT with a Transformer encoder layer in place of the Mamba.
+
+    Same interface and the same S2PtTrans guidance and width carrier; the channel-axis sequence gets a
+    learnable position embedding (self-attention alone would ignore the channel order).
+    """
+
+    def __init__(
+        self,
+        n_tokens: int,
+        src_width: int,
+        dst_width: int,
+        pixels: int,
+        bands: int,
+        expand: int = 2,
+        carrier_rank: int = 64,
+        heads: int = 2,
+    ) -> None:
+        super().__init__()
+        inner = expand * n_tokens
+        self.in_proj = nn.Linear(n_tokens, inner)
+        self.s2pt = S2PtTrans(src_width, pixels, bands)
+        self.position = nn.Parameter(torch.randn(src_width, inner) * 0.02)
+        self.layer = nn.TransformerEncoderLayer(
+            inner,
+            heads,
+            dim_feedforward=4 * inner,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.out_proj = nn.Linear(inner, n_tokens)
+        self.carrier = make_carrier(src_width, dst_width, carrier_rank)
+
+    def forward(self, prompts: Tensor, p_sp: Tensor, p_sa: Tensor) -> Tensor:
+        """Prompts (L, n, w_src), P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, n, w_dst)."""
+        x = self.in_proj(prompts.transpose(1, 2))  # (L, w, E)
+        x = self.s2pt(x.transpose(1, 2), p_sp, p_sa).transpose(-1, -2)  # (B, L, w, E)
+        y = self.layer(x.flatten(0, 1) + self.position).view_as(x)
+        return self.carrier(self.out_proj(y).transpose(-1, -2))
+
+
+class NoInteraction(nn.Module):
+    """Variants 4a-4c: nothing passes between the branches (adds a zero)."""
+
+    def forward(self, prompts: Tensor | None, p_sp: Tensor, p_sa: Tensor) -> Tensor:
+        """Returns a scalar zero, so `own prompts + this` keeps the prompts shared by the batch."""
+        return p_sp.new_zeros(())

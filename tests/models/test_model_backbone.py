@@ -1,0 +1,92 @@
+"""Backbone loading: names, weights (tag, file, none), clear errors offline, freezing, fingerprints."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import open_clip
+import pytest
+import torch
+from cfipt_model_helpers import MICRO_NAME
+
+from cfipt_cli.errors import CfiptUsageError, WeightsUnavailableError
+from models import RandomBackboneWarning, list_clip_models, load_backbone
+from models.backbone import state_fingerprint
+
+
+def random_micro() -> torch.nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomBackboneWarning)
+        return load_backbone(MICRO_NAME, None)
+
+
+def test_tiny_config_is_registered_at_import():
+    assert "cfipt-tiny" in open_clip.list_models()
+    assert "cfipt-tiny" in list_clip_models() and "ViT-B-16-quickgelu" in list_clip_models()
+    assert "RN50" not in list_clip_models()  # ResNet towers cannot take deep prompts
+
+
+def test_random_weights_warn_and_everything_is_frozen():
+    with pytest.warns(RandomBackboneWarning, match="random weights"):
+        model = load_backbone(MICRO_NAME, "none")
+    assert not model.training and not any(m.training for m in model.modules())
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_unknown_model_name_suggests_close_names():
+    with pytest.raises(CfiptUsageError, match="ViT-B-16") as err:
+        load_backbone("ViT-B-61", None)
+    assert "unknown" in str(err.value)
+
+
+def test_unsupported_tower_is_refused():
+    with pytest.raises(CfiptUsageError, match="not a ViT CLIP"):
+        load_backbone("RN50", None)
+
+
+def test_unknown_tag_names_the_option_and_the_offline_way():
+    with pytest.raises(WeightsUnavailableError, match="--pretrained") as err:
+        load_backbone(MICRO_NAME, "laion9000")
+    assert "local checkpoint file" in str(err.value)
+
+
+def test_failed_download_is_a_weights_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(
+        open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/", "quick_gelu": True}
+    )
+    monkeypatch.setattr(open_clip, "download_pretrained", offline)
+    with pytest.raises(WeightsUnavailableError, match="cannot download") as err:
+        load_backbone(MICRO_NAME, "openai")
+    assert "--pretrained /path/to/" in str(err.value)
+
+
+def test_unreadable_file_is_a_weights_error(tmp_path):
+    bad = tmp_path / "weights.bin"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(WeightsUnavailableError, match="not a readable"):
+        load_backbone(MICRO_NAME, str(bad))
+
+
+def test_local_checkpoint_file_is_loaded(tmp_path):
+    torch.manual_seed(3)
+    source = random_micro()
+    path = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save(source.state_dict(), path)
+    torch.manual_seed(4)  # a different random init, overwritten by the file
+    loaded = load_backbone(MICRO_NAME, str(path))
+    assert state_fingerprint(loaded) == state_fingerprint(source)
+    assert not any(p.requires_grad for p in loaded.parameters())
+
+
+def test_fingerprint_is_deterministic_and_sensitive():
+    torch.manual_seed(0)
+    model: Any = random_micro()
+    first = state_fingerprint(model)
+    assert first == state_fingerprint(model) and len(first) == 64
+    with torch.no_grad():
+        model.logit_scale.add_(1e-6)
+    assert state_fingerprint(model) != first

@@ -1,0 +1,74 @@
+"""MFPG: the IS2PG formulas of the spec, AMFF, and the parts swapped by variants 1 and 2."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.mfpg import AMFF, MFPG, ConcatFusion, OnesMatrix, ResidualFusion
+
+
+def inputs(batch: int = 2, c: int = 6, d: int = 2, p: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(batch, c, p, p, generator=gen), torch.randn(batch, d, p, p, generator=gen)
+
+
+def test_shapes_and_row_stochastic_prompt_matrices():
+    torch.manual_seed(0)
+    hsi, aux = inputs()
+    fused, p_sp, p_sa = MFPG(6, 2, attn_dim=8)(hsi, aux)
+    assert fused.shape == (2, 8, 5, 5) and p_sp.shape == (2, 6, 6) and p_sa.shape == (2, 25, 25)
+    torch.testing.assert_close(p_sp.sum(-1), torch.ones(2, 6))
+    torch.testing.assert_close(p_sa.sum(-1), torch.ones(2, 25))
+
+
+def test_is2pg_matches_the_written_formulas():
+    torch.manual_seed(0)
+    hsi, aux = inputs()
+    mfpg = MFPG(6, 2, attn_dim=8)
+    mfpg.amff = nn.Identity()  # look at F_m itself
+    fused, p_sp, p_sa = mfpg(hsi, aux)
+    x_h, x_l = hsi.flatten(2).transpose(1, 2), aux.flatten(2).transpose(1, 2)  # (B, HW, C), (B, HW, D)
+    spectral: Any = mfpg.spectral
+    spatial: Any = mfpg.spatial
+    fusion: Any = mfpg.fusion
+    q, k = spectral.query(x_l), spectral.key(x_h)
+    torch.testing.assert_close(p_sp, torch.softmax(q.transpose(1, 2) @ k / math.sqrt(25), -1))
+    q2, k2 = spatial.query(x_h), spatial.key(x_l)
+    torch.testing.assert_close(p_sa, torch.softmax(q2 @ k2.transpose(1, 2) / math.sqrt(8), -1))
+    v = fusion.value(torch.cat([x_h, x_l], -1))
+    f_h, f_l = x_h + v[..., :6] @ p_sp, x_l + p_sa @ v[..., 6:]
+    expected = torch.cat([f_h, f_l], -1).transpose(1, 2).reshape(2, 8, 5, 5)
+    torch.testing.assert_close(fused, expected)
+
+
+def test_amff_is_recalibration_plus_three_scales_plus_residual():
+    torch.manual_seed(0)
+    amff = AMFF(8, reduction=2, width=3)
+    f_m = torch.randn(2, 8, 5, 5)
+    z = amff.attention(f_m.mean((2, 3))) + amff.attention(f_m.amax((2, 3)))
+    reduced = amff.reduce(f_m * torch.sigmoid(z)[:, :, None, None])
+    expected = f_m + sum(conv(reduced) for conv in amff.branches)
+    torch.testing.assert_close(amff(f_m), expected)
+    assert [b.kernel_size for b in amff.branches] == [(1, 1), (3, 3), (5, 5)]
+
+
+def test_variant_1_uses_all_ones_matrices():
+    hsi, aux = inputs()
+    mfpg = MFPG(6, 2, ones_matrices=True)
+    assert isinstance(mfpg.spectral, OnesMatrix) and isinstance(mfpg.spatial, OnesMatrix)
+    _, p_sp, p_sa = mfpg(hsi, aux)
+    assert torch.equal(p_sp, torch.ones(2, 6, 6)) and torch.equal(p_sa, torch.ones(2, 25, 25))
+    assert isinstance(mfpg.fusion, ResidualFusion)  # the fusion itself stays
+
+
+def test_variant_2_is_plain_concatenation():
+    hsi, aux = inputs()
+    mfpg = MFPG(6, 2, concat_only=True)
+    assert isinstance(mfpg.fusion, ConcatFusion) and isinstance(mfpg.amff, nn.Identity)
+    fused, p_sp, _ = mfpg(hsi, aux)
+    assert torch.equal(fused, torch.cat([hsi, aux], 1))
+    assert not torch.equal(p_sp, torch.ones_like(p_sp))  # prompt matrices still guide S2GPT
