@@ -1,0 +1,87 @@
+"""The model folder as `cfipt predict` reads it: load_model and its refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from train_helpers import tiny_config, write_scene
+
+from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavailableError
+from cfipt_cli.modelio import load_model, read_model_info
+from cfipt_cli.scene import Scene
+from cfipt_cli.training import train_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
+
+
+@pytest.fixture(scope="module")
+def model_dir(small_scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("modelio") / "model"
+    train_model(small_scene, out, tiny_config(epochs=1))
+    return out
+
+
+@pytest.fixture
+def copy(model_dir, tmp_path):
+    """A private copy of the model folder that a test may damage."""
+    return shutil.copytree(model_dir, tmp_path / "model")
+
+
+def test_load_model_restores_the_trained_weights(model_dir, small_scene):
+    from safetensors.torch import load_file
+
+    model, info = load_model(model_dir, "cpu")
+    assert not model.training
+    saved = load_file(str(model_dir / "model.safetensors"))
+    state = model.trainable_state_dict()
+    assert saved.keys() == state.keys() and all(torch.equal(saved[k], state[k]) for k in saved)
+    assert (info.n_hsi, info.n_aux, info.patch_size, info.class_ids) == (8, 1, 5, [1, 2, 3, 4])
+    info.check_scene(Scene.open(small_scene))  # same layout: no error
+
+
+def test_other_band_layout_is_refused(model_dir, tmp_path):
+    _, info = load_model(model_dir)
+    other = Scene.open(write_scene(tmp_path / "six", n_hsi=6))
+    with pytest.raises(CheckpointError, match=r"trained on 8 hsi \+ 1 lidar bands but scene .* has 6 hsi"):
+        info.check_scene(other)
+
+
+def test_backbone_fingerprint_mismatch(copy):
+    meta = json.loads((copy / "model.json").read_text())
+    meta["backbone"]["fingerprint"] = "0" * 64
+    (copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"another backbone.*--pretrained"):
+        load_model(copy)
+
+
+def test_corrupt_weights(copy):
+    (copy / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is corrupt"):
+        load_model(copy)
+
+
+def test_foreign_weights(copy, tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"something.else": torch.zeros(3)}, str(copy / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        load_model(copy)
+
+
+def test_corrupt_or_missing_description(copy, tmp_path):
+    (copy / "model.json").write_text("{", encoding="utf-8")
+    with pytest.raises(CheckpointError, match=r"model\.json is corrupt"):
+        read_model_info(copy)
+    (copy / "model.json").unlink()
+    with pytest.raises(CheckpointError, match="not a cfipt model folder"):
+        load_model(copy)
+    with pytest.raises(InputNotFoundError):
+        load_model(tmp_path / "nowhere")
+
+
+def test_unobtainable_weights_override(model_dir):
+    with pytest.raises(WeightsUnavailableError, match="--pretrained"):
+        load_model(model_dir, pretrained="no-such-tag")

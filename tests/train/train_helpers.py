@@ -1,0 +1,143 @@
+"""Helpers of the training tests: a seeded generator of tiny scenes with separable classes, a tiny config.
+
+Classes occupy square blocks of the scene; each has its own spectral signature across the HSI bands
+and its own height in the LiDAR band, plus noise. `n_train` pixels per class go to train_labels.tif,
+the rest of the labelled pixels to test_labels.tif.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+
+from cfipt_cli.trainconfig import TrainConfig
+
+CLASS_NAMES = ["Grass", "Trees", "Roads", "Water", "Buildings", "Soil"]
+
+
+def class_map(size: int, n_classes: int, rng: np.random.Generator, cell: int = 8) -> np.ndarray:
+    """Class ids 1..n_classes on blocks of `cell` x `cell` pixels, each class present."""
+    cells = -(-size // cell)
+    grid = (np.arange(cells * cells) % n_classes + 1)[rng.permutation(cells * cells)].reshape(cells, cells)
+    return np.kron(grid, np.ones((cell, cell), dtype=np.int64))[:size, :size].astype(np.uint8)
+
+
+def write_scene(
+    root: Path,
+    *,
+    size: int = 32,
+    n_classes: int = 4,
+    n_hsi: int = 8,
+    n_train: int = 20,
+    seed: int = 0,
+    noise: float = 0.3,
+    empty_class: bool = False,
+    no_train: bool = False,
+) -> Path:
+    """Write a scene folder at `root` and return it.
+
+    Args:
+        empty_class: add a class to the class table that has no pixel at all.
+        no_train: leave train_labels.tif empty.
+    """
+    rng = np.random.default_rng(seed)
+    truth = class_map(size, n_classes, rng)
+    signatures = rng.uniform(0.1, 1.0, size=(n_classes + 1, n_hsi))
+    heights = np.linspace(0.0, 20.0, n_classes + 1)
+    hsi = signatures[truth].transpose(2, 0, 1) + noise * rng.normal(size=(n_hsi, size, size)) * 0.3
+    lidar = heights[truth][None] + noise * rng.normal(size=(1, size, size)) * 3
+    stack = np.concatenate([hsi, lidar]).astype(np.float32)
+
+    train = np.zeros_like(truth)
+    if not no_train:
+        for k in range(1, n_classes + 1):
+            rows, cols = np.nonzero(truth == k)
+            pick = rng.choice(len(rows), size=min(n_train, len(rows)), replace=False)
+            train[rows[pick], cols[pick]] = k
+    test = np.where(train > 0, 0, truth).astype(np.uint8)
+
+    root.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "crs": "EPSG:32633",
+        "transform": Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0),
+        "tiled": True,
+        "blockxsize": 16,
+        "blockysize": 16,
+    }
+    with rasterio.open(
+        root / "stack.tif", "w", count=n_hsi + 1, dtype="float32", nodata=float("nan"), **profile
+    ) as dst:
+        dst.write(stack)
+    for name, data in (
+        ("mask.tif", np.ones_like(truth)),
+        ("train_labels.tif", train),
+        ("test_labels.tif", test),
+    ):
+        with rasterio.open(root / name, "w", count=1, dtype="uint8", **profile) as dst:
+            dst.write(data[None])
+
+    names = CLASS_NAMES[: n_classes + int(empty_class)]
+    classes = [{"id": i, "name": n, "colour": "#808080"} for i, n in enumerate(names, start=1)]
+    bands = [
+        {"index": i + 1, "source": "hsi", "source_band": i + 1, "description": f"hsi {i + 1}"}
+        for i in range(n_hsi)
+    ]
+    bands.append({"index": n_hsi + 1, "source": "lidar", "source_band": 1, "description": "DSM"})
+    counts = {
+        "train": {str(c["id"]): int((train == c["id"]).sum()) for c in classes},
+        "test": {str(c["id"]): int((test == c["id"]).sum()) for c in classes},
+    }
+    flat = stack.reshape(n_hsi + 1, -1)
+    meta = {
+        "format": "cfipt-scene",
+        "format_version": 1,
+        "cfipt_version": "test",
+        "created": "2026-01-01T00:00:00+00:00",
+        "width": size,
+        "height": size,
+        "crs": "EPSG:32633",
+        "transform": [1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0],
+        "georeferenced": True,
+        "bands": bands,
+        "band_roles": {"hsi": n_hsi, "aux": 1, "lidar": 1, "sar": 0},
+        "sources": [],
+        "nodata": "nan",
+        "classes": classes,
+        "counts": counts,
+        "split": {"mode": "per_class", "train_per_class": n_train, "seed": seed},
+        "statistics": {
+            "mean": flat.mean(1).tolist(),
+            "std": flat.std(1).tolist(),
+            "min": flat.min(1).tolist(),
+            "max": flat.max(1).tolist(),
+            "count": size * size,
+        },
+    }
+    (root / "scene.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return root
+
+
+def tiny_config(**changes) -> TrainConfig:
+    """cfipt-tiny with random weights on CPU, small enough for a test to train in seconds."""
+    values = {
+        "clip_model": "cfipt-tiny",
+        "pretrained": "none",
+        "epochs": 2,
+        "batch_size": 16,
+        "warmup_epochs": 1,
+        "lr": 2e-3,
+        "device": "cpu",
+        "patch_size": 5,
+        "prompt_length": 2,
+        "prompt_depth": 1,
+        "seed": 0,
+    }
+    values.update(changes)
+    return TrainConfig(**values)
