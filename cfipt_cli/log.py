@@ -17,6 +17,12 @@ def level_for(verbosity: int) -> int:
     return _LEVELS[max(-2, min(2, verbosity))]
 
 
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    return f"{message}"
+
+
 def configure_logging(verbosity: int) -> None:
     """Send cfipt's log records (and Python warnings) to stderr at the level `verbosity` asks for."""
     handler = logging.StreamHandler(sys.stderr)
@@ -25,6 +31,8 @@ def configure_logging(verbosity: int) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level_for(verbosity))
     logger.propagate = False
+    # One line per warning, without the file name and source line Python adds by default.
+    warnings.formatwarning = _format_warning
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.handlers[:] = [handler]

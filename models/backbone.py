@@ -9,10 +9,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import pickle
+import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import open_clip
 import torch
@@ -89,9 +93,53 @@ def _check_model_name(name: str) -> None:
     )
 
 
+def _cached_hf_file(download_hf_hub: str) -> str | None:
+    """The weights file from the local Hugging Face cache, without touching the network; None if absent."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        return None
+    model_id, filename = os.path.split(download_hf_hub)
+    try:
+        return str(
+            hf_hub_download(model_id, filename or "open_clip_pytorch_model.bin", local_files_only=True)
+        )
+    except (OSError, ValueError):  # not cached (LocalEntryNotFoundError is an OSError)
+        return None
+
+
+def _download_host(cfg: dict[str, Any]) -> str:
+    """Host that serves an open_clip weights entry (the Hugging Face endpoint or the plain URL's host)."""
+    if cfg.get("hf_hub"):
+        from huggingface_hub import constants
+
+        return urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    return urlparse(str(cfg.get("url", ""))).hostname or ""
+
+
+def _reachable(host: str, timeout: float = 5.0) -> bool:
+    """Whether a TCP connection to host:443 opens: answers in seconds where the hub client would retry
+    for about a minute on an offline machine."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _download_tag(name: str, tag: str) -> str:
     """Path of the cached weights file of an open_clip tag, downloading it on first use."""
     cfg = open_clip.get_pretrained_cfg(name, tag)
+    if cfg.get("hf_hub"):
+        cached = _cached_hf_file(cfg["hf_hub"])
+        if cached:
+            return cached
+    host = _download_host(cfg)
+    if host and not _reachable(host):
+        raise WeightsUnavailableError(
+            f"the {name} weights '--pretrained {tag}' are not cached and {host} cannot be reached "
+            f"(offline?); {_OFFLINE_HINT}"
+        )
     try:
         path = open_clip.download_pretrained(cfg)
     except (OSError, RuntimeError, ValueError) as err:  # offline, HTTP error, hub not installed

@@ -11,7 +11,7 @@ import torch
 from cfipt_model_helpers import MICRO_NAME
 
 from cfipt_cli.errors import CfiptUsageError, WeightsUnavailableError
-from models import RandomBackboneWarning, list_clip_models, load_backbone
+from models import RandomBackboneWarning, backbone, list_clip_models, load_backbone
 from models.backbone import state_fingerprint
 
 
@@ -59,9 +59,38 @@ def test_failed_download_is_a_weights_error(monkeypatch):
         open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/", "quick_gelu": True}
     )
     monkeypatch.setattr(open_clip, "download_pretrained", offline)
+    monkeypatch.setattr(backbone, "_cached_hf_file", lambda hf_hub: None)
+    monkeypatch.setattr(backbone, "_reachable", lambda host, timeout=5.0: True)
     with pytest.raises(WeightsUnavailableError, match="cannot download") as err:
         load_backbone(MICRO_NAME, "openai")
     assert "--pretrained /path/to/" in str(err.value)
+
+
+def test_unreachable_hub_fails_at_once_without_download(monkeypatch):
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("no download may start when the host is unreachable")
+
+    monkeypatch.setattr(
+        open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/", "quick_gelu": True}
+    )
+    monkeypatch.setattr(open_clip, "download_pretrained", must_not_download)
+    monkeypatch.setattr(backbone, "_cached_hf_file", lambda hf_hub: None)
+    hosts: list[str] = []
+    monkeypatch.setattr(backbone, "_reachable", lambda host, timeout=5.0: hosts.append(host) or False)
+    with pytest.raises(WeightsUnavailableError, match="cannot be reached") as err:
+        load_backbone(MICRO_NAME, "openai")
+    assert hosts == ["huggingface.co"] and "--pretrained" in str(err.value)
+
+
+def test_cached_weights_are_used_without_network(monkeypatch):
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("cached weights need no download")
+
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/"})
+    monkeypatch.setattr(open_clip, "download_pretrained", must_not_download)
+    monkeypatch.setattr(backbone, "_reachable", must_not_download)
+    monkeypatch.setattr(backbone, "_cached_hf_file", lambda hf_hub: f"/cache/{hf_hub}model.bin")
+    assert backbone._download_tag(MICRO_NAME, "openai") == "/cache/org/repo/model.bin"
 
 
 def test_unreadable_file_is_a_weights_error(tmp_path):
