@@ -1,0 +1,196 @@
+"""GeoTIFF outputs of `cfipt predict`: the class map, per-class probabilities, confidence, quicklook.
+
+The class map is what QGIS and GDAL users expect: one band of class ids (uint8, uint16 beyond 255
+classes), nodata 0, the scene's CRS and transform, tiled 512 x 512, DEFLATE, an embedded colour table,
+class names in a GDAL PAM sidecar (`<map>.tif.aux.xml`, CategoryNames) and internal overviews built
+with nearest resampling. Probabilities and confidence are float32 with NaN nodata. `--co NAME=VALUE`
+creation options override the defaults for every GeoTIFF written here.
+
+Writers are opened on a path chosen by the caller (a temporary name from `cfipt_cli.atomic`) and
+written window by window, so memory is bounded by one block.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cfipt_cli.classes import ClassTable
+
+MAP_NODATA = 0
+TILE_SIZE = 512
+DEFAULT_CREATION_OPTIONS: dict[str, str] = {
+    "TILED": "YES",
+    "BLOCKXSIZE": str(TILE_SIZE),
+    "BLOCKYSIZE": str(TILE_SIZE),
+    "COMPRESS": "DEFLATE",
+}
+# Overview levels stop once the coarsest level's longer side fits in this many pixels.
+OVERVIEW_MIN_SIDE = 256
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """The pixel grid of a scene: size, CRS (None when not georeferenced) and affine transform."""
+
+    width: int
+    height: int
+    crs: Any
+    transform: Any
+
+
+def class_map_dtype(max_id: int) -> str:
+    """The smallest unsigned type holding every class id: 'uint8' up to 255, 'uint16' beyond."""
+    return "uint8" if max_id <= 255 else "uint16"
+
+
+def geotiff_profile(
+    grid: RasterGrid,
+    dtype: str,
+    count: int,
+    nodata: float,
+    creation_options: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A rasterio GTiff profile: the grid, defaults (tiled 512, DEFLATE), then user `--co` options."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": count,
+        "dtype": dtype,
+        "nodata": nodata,
+        "transform": grid.transform,
+    }
+    if grid.crs is not None:
+        profile["crs"] = grid.crs
+    options = {**DEFAULT_CREATION_OPTIONS, **{k.upper(): v for k, v in (creation_options or {}).items()}}
+    profile.update({k.lower(): v for k, v in options.items()})
+    return profile
+
+
+def gdal_errors() -> tuple[type[Exception], ...]:
+    """The exceptions rasterio raises for GDAL failures (its own family and GDAL's CPLE errors)."""
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    return (RasterioError, CPLE_BaseError)
+
+
+def check_creation_options(
+    grid: RasterGrid, dtype: str, count: int, creation_options: Mapping[str, str]
+) -> None:
+    """Fail early (before any prediction) when GDAL refuses the creation options, e.g. BLOCKXSIZE=100.
+
+    A small in-memory GeoTIFF with the same profile is created and dropped. GDAL only warns about
+    unknown options or values; those warnings reach the log.
+    """
+    from rasterio.io import MemoryFile
+
+    from cfipt_cli.errors import CfiptUsageError
+
+    small = RasterGrid(min(grid.width, 64), min(grid.height, 64), grid.crs, grid.transform)
+    try:
+        with MemoryFile() as memory, memory.open(**geotiff_profile(small, dtype, count, 0, creation_options)):
+            pass
+    except gdal_errors() as exc:
+        raise CfiptUsageError(
+            f"--co {creation_options}: GDAL refuses these creation options ({exc})"
+        ) from exc
+
+
+def overview_factors(width: int, height: int) -> list[int]:
+    """Power-of-two decimation factors, at least one level, down to about OVERVIEW_MIN_SIDE pixels."""
+    longest = max(width, height)
+    if longest < 2:
+        return []
+    factors = [2]
+    while math.ceil(longest / factors[-1]) > OVERVIEW_MIN_SIDE:
+        factors.append(factors[-1] * 2)
+    return factors
+
+
+def open_class_map(
+    path: str | Path, grid: RasterGrid, classes: ClassTable, creation_options: Mapping[str, str] | None
+) -> Any:
+    """Create the class map (one band of class ids, nodata 0) for writing; returns the rasterio dataset."""
+    import rasterio
+
+    profile = geotiff_profile(grid, class_map_dtype(classes.max_id), 1, MAP_NODATA, creation_options)
+    dst = rasterio.open(path, "w", **profile)
+    dst.set_band_description(1, "class id")
+    return dst
+
+
+def finish_class_map(dst: Any, classes: ClassTable) -> None:
+    """Embed the colour table and build nearest-neighbour overviews; call after all windows are written."""
+    from rasterio.enums import Resampling
+
+    dst.write_colormap(1, classes.colormap())
+    factors = overview_factors(dst.width, dst.height)
+    if factors:
+        dst.build_overviews(factors, Resampling.nearest)
+        dst.update_tags(ns="rio_overview", resampling="nearest")
+
+
+def write_category_names(path: str | Path, classes: ClassTable) -> Path:
+    """Write `<path>.aux.xml` with the class names (GDAL CategoryNames); the map must be closed first."""
+    return classes.write_aux_xml(path)
+
+
+def open_probabilities(
+    path: str | Path, grid: RasterGrid, classes: ClassTable, creation_options: Mapping[str, str] | None
+) -> Any:
+    """Create a float32 raster with one band per class (band k = class k of the table), NaN nodata."""
+    import rasterio
+
+    options = {"INTERLEAVE": "BAND", **(creation_options or {})}
+    profile = geotiff_profile(grid, "float32", len(classes), float("nan"), options)
+    dst = rasterio.open(path, "w", **profile)
+    for band, name in enumerate(classes.names, start=1):
+        dst.set_band_description(band, name)
+    return dst
+
+
+def open_confidence(path: str | Path, grid: RasterGrid, creation_options: Mapping[str, str] | None) -> Any:
+    """Create a float32 one-band raster for the winning class's probability, NaN nodata."""
+    import rasterio
+
+    profile = geotiff_profile(grid, "float32", 1, float("nan"), creation_options)
+    dst = rasterio.open(path, "w", **profile)
+    dst.set_band_description(1, "confidence (max class probability)")
+    return dst
+
+
+def colour_lut(classes: ClassTable) -> np.ndarray:
+    """(max_id + 1, 4) uint8 RGBA lookup table: id 0 and unknown ids transparent."""
+    lut = np.zeros((classes.max_id + 1, 4), dtype=np.uint8)
+    for class_id, rgba in classes.colormap().items():
+        lut[class_id] = rgba
+    return lut
+
+
+def write_quicklook(
+    map_path: str | Path, png_path: str | Path, classes: ClassTable, max_side: int = 1024
+) -> Path:
+    """Render the class map as an RGBA PNG (nodata transparent), at most `max_side` pixels per side.
+
+    Large maps are read decimated (nearest, served from the overviews), so memory stays small.
+    """
+    import rasterio
+    from matplotlib.image import imsave
+    from rasterio.enums import Resampling
+
+    with rasterio.open(map_path) as src:
+        scale = min(1.0, max_side / max(src.width, src.height))
+        shape = (max(1, round(src.height * scale)), max(1, round(src.width * scale)))
+        ids = src.read(1, out_shape=shape, resampling=Resampling.nearest)
+    lut = colour_lut(classes)
+    rgba = lut[np.clip(ids, 0, len(lut) - 1)]
+    png = Path(png_path)
+    imsave(png, rgba, format="png")
+    return png

@@ -1,0 +1,641 @@
+"""Whole-scene prediction: block by block, batched on the device, resumable, split across ranks.
+
+How a run works (`predict_scene`):
+
+1. The scene is cut into square blocks (`block_size`, row-major order). Block i belongs to rank
+   i % world_size (one rank without torch.distributed).
+2. A reader thread reads each block of the stack with a halo of p // 2 (symmetric padding outside the
+   scene, exactly as in training, see `cfipt_cli.patches`), normalises it with the *model's* mean/std
+   and finds the valid pixels (mask.tif == 1 and finite in every band). At most `prefetch` blocks wait
+   in memory, so reading overlaps compute and memory is bounded by a few blocks.
+3. The valid pixels of a block are classified in batches of `batch_size` patches on the device; the
+   block's class ids (and probabilities / confidence when asked) stay on the device until the block is
+   done, then go to one part file `block-NNNNNN.npz`, written atomically in a work folder
+   `.<map name>.parts/` beside the map. The parts are the resume state: a rerun of the same job skips
+   every block with a part (`job.json` in the folder identifies the job; another job starts afresh).
+4. After a barrier, rank 0 assembles the parts into the GeoTIFFs (one block in memory at a time),
+   writes colour table, overviews and the CategoryNames sidecar, renames the temporary files to their
+   targets and removes the work folder. One process and N ranks therefore write identical files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cfipt_cli.atomic import atomic_file, check_output
+from cfipt_cli.classes import ClassTable
+from cfipt_cli.errors import CfiptError, CfiptUsageError, CheckpointError, DataError
+from cfipt_cli.log import get_logger
+from cfipt_cli.patches import extract_patches, normalise, read_block_with_halo, split_sources
+
+if TYPE_CHECKING:
+    import torch
+
+    from cfipt_cli.modelio import ModelInfo
+    from cfipt_cli.scene import Scene
+
+log = get_logger(__name__)
+
+PARTS_FORMAT = "cfipt-predict-parts"
+PARTS_FORMAT_VERSION = 1
+JOB_NAME = "job.json"
+
+# on_block(block_index, blocks_done, blocks_to_do) after each saved block (progress bars, tests).
+BlockCallback = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A window of the scene: index in row-major order, offsets and size in pixels."""
+
+    index: int
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+@dataclass
+class PredictOutputs:
+    """Where the results go. Only `map_path` is required."""
+
+    map_path: Path
+    proba_path: Path | None = None
+    confidence_path: Path | None = None
+    quicklook_path: Path | None = None
+    creation_options: dict[str, str] = field(default_factory=dict)
+    overwrite: bool = False
+
+    def rasters(self) -> list[Path]:
+        """Every GeoTIFF to write, the map first."""
+        return [p for p in (self.map_path, self.proba_path, self.confidence_path) if p is not None]
+
+    def all_paths(self) -> list[Path]:
+        return [*self.rasters(), *([self.quicklook_path] if self.quicklook_path else [])]
+
+
+@dataclass
+class PredictSettings:
+    """How to compute: sizes, device and precision. None of them changes the map (bf16 aside)."""
+
+    batch_size: int = 64
+    block_size: int = 512
+    amp: bool = False
+    prefetch: int = 2
+
+
+@dataclass
+class Ranks:
+    """This process's place in a torch.distributed job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world_size: int = 1
+    device_ids: list[int] | None = None
+
+    def barrier(self) -> None:
+        """Wait for every rank (no-op for a single process)."""
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier(device_ids=self.device_ids)
+
+    def sum(self, values: list[int], device: torch.device) -> list[int]:
+        """Element-wise sum of `values` over all ranks."""
+        if self.world_size == 1:
+            return values
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor(values, dtype=torch.int64, device=device)
+        dist.all_reduce(tensor)
+        return [int(v) for v in tensor.tolist()]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Blocks and checks
+# ---------------------------------------------------------------------------------------------------
+
+
+def block_grid(width: int, height: int, block_size: int) -> list[Block]:
+    """Square blocks covering the scene in row-major order; the last row/column may be smaller."""
+    if block_size < 1:
+        raise CfiptUsageError(f"--block-size must be at least 1, not {block_size}")
+    blocks: list[Block] = []
+    for row in range(0, height, block_size):
+        for col in range(0, width, block_size):
+            h, w = min(block_size, height - row), min(block_size, width - col)
+            blocks.append(Block(len(blocks), row, col, h, w))
+    return blocks
+
+
+def check_compatible(scene: Scene, info: ModelInfo, stack_count: int) -> None:
+    """Fail with one clear line when the scene's bands are not the ones the model was trained on."""
+    info.check_scene(scene)
+    n_bands = len(info.band_layout)
+    if stack_count != n_bands:
+        raise DataError(
+            f"{scene.stack_path} has {stack_count} bands but scene.json describes {len(scene.band_layout)} "
+            f"and the model expects {n_bands}; prepare the scene again"
+        )
+    if len(info.mean) != n_bands or len(info.std) != n_bands:
+        raise CheckpointError(f"{info.root}: normalisation statistics do not match its {n_bands} bands")
+
+
+def check_output_paths(outputs: PredictOutputs, scene: Scene, model_dir: Path | None) -> None:
+    """Refuse outputs that exist (without --overwrite), repeat each other or point into an input."""
+    paths = outputs.all_paths()
+    resolved = [p.resolve() for p in paths]
+    if len(set(resolved)) != len(resolved):
+        raise CfiptUsageError("--out, --proba, --confidence and --quicklook must be different files")
+    protected = [scene.root.resolve(), *([model_dir.resolve()] if model_dir else [])]
+    for path, res in zip(paths, resolved, strict=True):
+        if any(res == root or root in res.parents for root in protected):
+            raise CfiptUsageError(f"{path} is inside an input folder; write outputs elsewhere")
+        check_output(path, outputs.overwrite)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resume state: one part file per finished block
+# ---------------------------------------------------------------------------------------------------
+
+
+class PartStore:
+    """The work folder `.<map>.parts/` beside the map: `job.json` plus one `.npz` per finished block.
+
+    A part is written under a temporary name and renamed, so a killed run leaves only whole parts.
+    """
+
+    def __init__(self, map_path: Path):
+        self.root = map_path.parent / f".{map_path.name}.parts"
+
+    def part(self, index: int) -> Path:
+        return self.root / f"block-{index:06d}.npz"
+
+    def prepare(self, job: dict[str, Any]) -> int:
+        """Keep the parts of the same job (returns how many), discard those of any other."""
+        job_path = self.root / JOB_NAME
+        if job_path.is_file():
+            with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
+                if json.loads(job_path.read_text(encoding="utf-8")) == job:
+                    return len(list(self.root.glob("block-*.npz")))
+        if self.root.exists():
+            log.warning("discarding the unfinished parts of a different earlier run in %s", self.root)
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        job_path.write_text(json.dumps(job, indent=1) + "\n", encoding="utf-8")
+        return 0
+
+    def has(self, index: int) -> bool:
+        return self.part(index).is_file()
+
+    def save(self, index: int, arrays: dict[str, np.ndarray]) -> None:
+        tmp = self.root / f".block-{index:06d}.tmp-{os.getpid()}"
+        with tmp.open("wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
+        os.replace(tmp, self.part(index))
+
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        try:
+            with np.load(self.part(index)) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{self.part(index)} is corrupt ({exc}); delete {self.root} and rerun") from exc
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def job_identity(
+    scene: Scene, info: ModelInfo, model_id: str, outputs: PredictOutputs, settings: PredictSettings
+) -> dict[str, Any]:
+    """What makes two runs produce the same parts: scene, model, block size, outputs asked, precision."""
+    stat = scene.stack_path.stat()
+    return {
+        "format": PARTS_FORMAT,
+        "format_version": PARTS_FORMAT_VERSION,
+        "scene": str(scene.root.resolve()),
+        "stack": [stat.st_size, stat.st_mtime_ns],
+        "model": model_id,
+        "classes": info.classes.to_json(),
+        "patch_size": info.patch_size,
+        "block_size": settings.block_size,
+        "proba": outputs.proba_path is not None,
+        "confidence": outputs.confidence_path is not None,
+        "amp": settings.amp,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading (a background thread) and classifying (the device)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BlockInput:
+    """A block ready for the model: normalised stack with halo and the valid pixels' positions."""
+
+    block: Block
+    padded: np.ndarray  # (bands, h + 2r, w + 2r) float32, normalised
+    rows: np.ndarray  # valid pixels, block coordinates
+    cols: np.ndarray
+
+
+def read_block(src: Any, mask: Any, block: Block, halo: int, mean: np.ndarray, std: np.ndarray) -> BlockInput:
+    """Read, pad and normalise one block; valid = mask == 1 and every band finite at the pixel."""
+    from rasterio.windows import Window
+
+    from cfipt_cli.mapio import gdal_errors
+
+    try:
+        raw = read_block_with_halo(src, block.row, block.col, block.height, block.width, halo)
+        in_mask = mask.read(1, window=Window(block.col, block.row, block.width, block.height)) == 1
+    except gdal_errors() as exc:
+        raise DataError(
+            f"cannot read block {block.index} of the scene ({exc}); is the scene folder intact?"
+        ) from exc
+    centre = raw[:, halo : halo + block.height, halo : halo + block.width]
+    valid = np.isfinite(centre).all(axis=0) & in_mask
+    rows, cols = np.nonzero(valid)
+    return BlockInput(block, normalise(raw, mean, std), rows, cols)
+
+
+def prefetched(
+    items: list[Block], read: Callable[[Block], BlockInput], depth: int
+) -> Generator[BlockInput, None, None]:
+    """Yield read(item) for each item, reading up to `depth` items ahead in one background thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfipt-reader") as pool:
+        pending: deque[Future[BlockInput]] = deque()
+        queue = iter(items)
+        try:
+            for item in queue:
+                pending.append(pool.submit(read, item))
+                if len(pending) > depth:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class BlockClassifier:
+    """Runs the model over the valid pixels of blocks, in batches, on one device."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        info: ModelInfo,
+        device: torch.device,
+        settings: PredictSettings,
+        want_proba: bool,
+        want_confidence: bool,
+    ):
+        import torch
+
+        self.model = model.to(device).eval()
+        self.device = device
+        self.settings = settings
+        self.patch_size = info.patch_size
+        self.n_hsi = info.n_hsi
+        self.ids = torch.tensor(info.class_ids, dtype=torch.int64, device=device)
+        self.dtype = np.dtype("uint8" if info.classes.max_id <= 255 else "uint16")
+        self.want_proba = want_proba
+        self.want_confidence = want_confidence
+
+    def _batch_logits(self, data: BlockInput, start: int, stop: int) -> torch.Tensor:
+        import torch
+
+        from cfipt_cli.devices import autocast
+
+        patches = extract_patches(data.padded, data.rows[start:stop], data.cols[start:stop], self.patch_size)
+        tensor = torch.from_numpy(patches)
+        if self.device.type == "cuda":
+            tensor = tensor.pin_memory()
+        tensor = tensor.to(self.device, non_blocking=True)
+        hsi, aux = split_sources(tensor, self.n_hsi)  # type: ignore[arg-type]
+        with autocast(self.device, self.settings.amp):
+            return self.model(hsi, aux).logits.float()
+
+    def classify(self, data: BlockInput) -> dict[str, np.ndarray]:
+        """Class ids (h, w) with 0 at nodata, plus 'proba' (K, h, w) / 'confidence' (h, w), NaN at nodata."""
+        import torch
+
+        n, batch = len(data.rows), self.settings.batch_size
+        want_proba = self.want_proba or self.want_confidence
+        # Results go into buffers allocated once per block: many small tensors kept per batch would
+        # fragment the heap around the batch temporaries and grow memory by hundreds of MB per block.
+        winners = torch.empty(n, dtype=torch.int64, device=self.device)
+        probas = torch.empty((n, len(self.ids)) if want_proba else (0, 0), device=self.device)
+        with torch.inference_mode():
+            for start in range(0, n, batch):
+                stop = min(n, start + batch)
+                logits = self._batch_logits(data, start, stop)
+                winners[start:stop] = logits.argmax(dim=1)
+                if want_proba:
+                    probas[start:stop] = torch.softmax(logits, dim=1)
+            # One transfer per block: the device works through the batches without waiting for it.
+            ids = self.ids[winners].cpu().numpy()
+            proba = probas.cpu().numpy() if want_proba else None
+        return self._to_block(data, ids, proba)
+
+    def _to_block(self, data: BlockInput, ids: np.ndarray, proba: np.ndarray | None) -> dict[str, np.ndarray]:
+        h, w = data.block.height, data.block.width
+        out = {"ids": np.zeros((h, w), dtype=self.dtype)}
+        out["ids"][data.rows, data.cols] = ids
+        if self.want_proba:
+            out["proba"] = np.full((len(self.ids), h, w), np.nan, dtype=np.float32)
+            if proba is not None:
+                out["proba"][:, data.rows, data.cols] = proba.T
+        if self.want_confidence:
+            out["confidence"] = np.full((h, w), np.nan, dtype=np.float32)
+            if proba is not None:
+                out["confidence"][data.rows, data.cols] = proba.max(axis=1)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Writing the outputs (rank 0)
+# ---------------------------------------------------------------------------------------------------
+
+
+def assemble(
+    store: PartStore, blocks: list[Block], grid: Any, classes: ClassTable, outputs: PredictOutputs
+) -> dict[int, int]:
+    """Write the GeoTIFFs from the parts, block by block; returns the pixel count of each class id."""
+    from rasterio.windows import Window
+
+    from cfipt_cli import mapio
+
+    counts = np.zeros(classes.max_id + 1, dtype=np.int64)
+    with contextlib.ExitStack() as renames:
+        tmp = {p: renames.enter_context(atomic_file(p, outputs.overwrite)) for p in outputs.rasters()}
+        with contextlib.ExitStack() as files:
+            co = outputs.creation_options
+            dst_map = files.enter_context(mapio.open_class_map(tmp[outputs.map_path], grid, classes, co))
+            dst_proba = dst_conf = None
+            if outputs.proba_path:
+                dst_proba = files.enter_context(
+                    mapio.open_probabilities(tmp[outputs.proba_path], grid, classes, co)
+                )
+            if outputs.confidence_path:
+                dst_conf = files.enter_context(mapio.open_confidence(tmp[outputs.confidence_path], grid, co))
+            for block in blocks:
+                part = store.load(block.index)
+                window = Window(block.col, block.row, block.width, block.height)
+                dst_map.write(part["ids"], 1, window=window)
+                counts += np.bincount(part["ids"].ravel(), minlength=len(counts))[: len(counts)]
+                if dst_proba is not None:
+                    dst_proba.write(part["proba"], window=window)
+                if dst_conf is not None:
+                    dst_conf.write(part["confidence"], 1, window=window)
+            mapio.finish_class_map(dst_map, classes)
+        mapio.write_category_names(tmp[outputs.map_path], classes)
+    return {i: int(counts[i]) for i in classes.ids}
+
+
+def write_quicklook(outputs: PredictOutputs, classes: ClassTable) -> None:
+    """The PNG quicklook of the finished map, written atomically."""
+    from cfipt_cli import mapio
+
+    if outputs.quicklook_path is None:
+        return
+    with atomic_file(outputs.quicklook_path, outputs.overwrite) as tmp:
+        mapio.write_quicklook(outputs.map_path, tmp, classes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole run
+# ---------------------------------------------------------------------------------------------------
+
+
+def predict_scene(
+    scene: Scene,
+    model: torch.nn.Module,
+    info: ModelInfo,
+    outputs: PredictOutputs,
+    settings: PredictSettings,
+    device: torch.device,
+    *,
+    model_id: str = "",
+    ranks: Ranks | None = None,
+    on_block: BlockCallback | None = None,
+) -> dict[str, Any]:
+    """Classify every valid pixel of `scene` and write the map (and optional rasters) of `outputs`.
+
+    Args:
+        scene: the prepared scene.
+        model: a CFIPT (or any module whose `(hsi, aux)` call returns an object with `.logits`).
+        info: the model's description (class table, band layout, normalisation, patch size).
+        outputs: the files to write.
+        settings: batch size, block size, precision, prefetch depth.
+        device: where the model runs.
+        model_id: identifies the weights in the resume state (e.g. a hash of the weights file).
+        ranks: this process's rank in a torch.distributed job; None for a single process.
+        on_block: called as on_block(block_index, done, to_do) after each block's part is saved.
+
+    Returns:
+        A JSON-ready summary (on rank 0; other ranks return their own counts).
+    """
+    import rasterio
+
+    from cfipt_cli.mapio import RasterGrid
+
+    ranks = ranks or Ranks()
+    check_output_paths(outputs, scene, None)
+    if settings.batch_size < 1:
+        raise CfiptUsageError(f"--batch-size must be at least 1, not {settings.batch_size}")
+    started = time.perf_counter()
+    with rasterio.open(scene.stack_path) as src:
+        check_compatible(scene, info, src.count)
+        grid = RasterGrid(src.width, src.height, src.crs, src.transform)
+    _check_creation_options(grid, info.classes, outputs)
+    blocks = block_grid(grid.width, grid.height, settings.block_size)
+    store = PartStore(outputs.map_path)
+    if ranks.rank == 0:
+        resumed = store.prepare(job_identity(scene, info, model_id, outputs, settings))
+        if resumed:
+            log.info("resuming: %d of %d blocks already done", resumed, len(blocks))
+    ranks.barrier()  # the work folder is ready for every rank
+    mine = [b for b in blocks if b.index % ranks.world_size == ranks.rank and not store.has(b.index)]
+    computed, pixels = _compute_blocks(scene, model, info, outputs, settings, device, store, mine, on_block)
+    computed, pixels = ranks.sum([computed, pixels], device)
+    ranks.barrier()  # every part is saved
+    summary: dict[str, Any] = {
+        "scene": str(scene.root),
+        "width": grid.width,
+        "height": grid.height,
+        "blocks": len(blocks),
+        "blocks_computed": computed,
+        "blocks_resumed": len(blocks) - computed,
+        "pixels_predicted_this_run": pixels,
+        "device": str(device),
+        "world_size": ranks.world_size,
+    }
+    if ranks.rank != 0:
+        return summary
+    counts = _write_outputs(store, blocks, grid, info.classes, outputs)
+    store.remove()
+    seconds = time.perf_counter() - started
+    summary.update(
+        {
+            "outputs": {k: str(v) for k, v in _named_outputs(outputs).items()},
+            "pixels_classified": int(sum(counts.values())),
+            "pixels_nodata": grid.width * grid.height - int(sum(counts.values())),
+            "class_counts": {info.classes.name_of(i): n for i, n in counts.items()},
+            "seconds": round(seconds, 3),
+            "pixels_per_second": round(pixels / seconds, 1) if seconds > 0 else None,
+        }
+    )
+    return summary
+
+
+def _write_outputs(
+    store: PartStore, blocks: list[Block], grid: Any, classes: ClassTable, outputs: PredictOutputs
+) -> dict[int, int]:
+    """`assemble` and the quicklook; a GDAL or OS failure keeps the parts and says how to resume."""
+    from cfipt_cli.mapio import gdal_errors
+
+    failures: tuple[type[Exception], ...] = (*gdal_errors(), OSError)
+    try:
+        counts = assemble(store, blocks, grid, classes, outputs)
+        write_quicklook(outputs, classes)
+    except CfiptError:
+        raise
+    except failures as exc:
+        raise CfiptError(
+            f"writing {outputs.map_path} failed: {exc}; the finished blocks are kept in {store.root}, "
+            "fix the cause and rerun the same command to resume"
+        ) from exc
+    return counts
+
+
+def _check_creation_options(grid: Any, classes: ClassTable, outputs: PredictOutputs) -> None:
+    """GDAL accepts `--co` for every raster to write (checked before any block is computed)."""
+    from cfipt_cli import mapio
+
+    co = outputs.creation_options
+    mapio.check_creation_options(grid, mapio.class_map_dtype(classes.max_id), 1, co)
+    if outputs.proba_path is not None:
+        mapio.check_creation_options(grid, "float32", len(classes), {"INTERLEAVE": "BAND", **co})
+    if outputs.confidence_path is not None:
+        mapio.check_creation_options(grid, "float32", 1, co)
+
+
+def _named_outputs(outputs: PredictOutputs) -> dict[str, Path]:
+    named = {
+        "map": outputs.map_path,
+        "proba": outputs.proba_path,
+        "confidence": outputs.confidence_path,
+        "quicklook": outputs.quicklook_path,
+    }
+    return {k: v for k, v in named.items() if v is not None}
+
+
+def _compute_blocks(
+    scene: Scene,
+    model: torch.nn.Module,
+    info: ModelInfo,
+    outputs: PredictOutputs,
+    settings: PredictSettings,
+    device: torch.device,
+    store: PartStore,
+    todo: list[Block],
+    on_block: BlockCallback | None,
+) -> tuple[int, int]:
+    """Classify the blocks `todo` and save a part for each; returns (blocks, valid pixels) done."""
+    import rasterio
+
+    classifier = BlockClassifier(
+        model, info, device, settings, outputs.proba_path is not None, outputs.confidence_path is not None
+    )
+    halo, mean, std = info.patch_size // 2, info.mean, info.std
+    pixels = 0
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(rasterio.open(scene.stack_path))
+        mask = stack.enter_context(rasterio.open(scene.mask_path))
+
+        # The datasets are used by the reader thread only, one block at a time.
+        def read(block: Block) -> BlockInput:
+            return read_block(src, mask, block, halo, mean, std)
+
+        # closing() stops the reader before the datasets close, also when a block fails.
+        stream = stack.enter_context(contextlib.closing(prefetched(todo, read, settings.prefetch)))
+        for n_done, data in enumerate(stream, start=1):
+            store.save(data.block.index, classifier.classify(data))
+            pixels += len(data.rows)
+            log.info("block %d/%d done (%d pixels)", n_done, len(todo), len(data.rows))
+            if on_block is not None:
+                on_block(data.block.index, n_done, len(todo))
+    return len(todo), pixels
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry point of the CLI: torch.distributed set-up, model loading, prediction
+# ---------------------------------------------------------------------------------------------------
+
+
+def init_ranks(device_spec: str) -> tuple[Ranks, torch.device]:
+    """Join the torch.distributed job torchrun started (WORLD_SIZE > 1), else a single process.
+
+    Each rank of a CUDA job takes GPU LOCAL_RANK and NCCL; CPU jobs use gloo.
+    """
+    import torch
+
+    from cfipt_cli.devices import resolve_device
+
+    device = resolve_device(device_spec)
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Ranks(), device
+    import torch.distributed as dist
+
+    device_ids = None
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        device_ids = [local_rank]
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size(), device_ids), device
+
+
+def run_predict(
+    scene_dir: Path,
+    model_dir: Path,
+    outputs: PredictOutputs,
+    settings: PredictSettings,
+    device_spec: str = "auto",
+    on_block: BlockCallback | None = None,
+) -> dict[str, Any]:
+    """Open the scene and the model folder, then `predict_scene` (on every rank under torchrun)."""
+    from cfipt_cli.modelio import WEIGHTS_NAME, file_sha256, load_model, read_model_info
+    from cfipt_cli.scene import Scene
+
+    scene = Scene.open(scene_dir)
+    read_model_info(model_dir).check_scene(scene)  # fail fast, before building the backbone
+    check_output_paths(outputs, scene, model_dir)
+    ranks, device = init_ranks(device_spec)
+    try:
+        model, info = load_model(model_dir, device)
+        model_id = file_sha256(Path(model_dir) / WEIGHTS_NAME)
+        return predict_scene(
+            scene, model, info, outputs, settings, device, model_id=model_id, ranks=ranks, on_block=on_block
+        )
+    finally:
+        if ranks.world_size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
