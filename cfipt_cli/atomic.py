@@ -24,6 +24,13 @@ def check_output(target: str | os.PathLike[str], overwrite: bool) -> Path:
     return path
 
 
+def _default_mode(base: int) -> int:
+    """Permissions a plain open()/mkdir() would give (mkstemp/mkdtemp make private 0600/0700 entries)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -49,6 +56,7 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
     target_path = check_output(target, overwrite)
     target_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.tmp-", dir=target_path.parent))
+    tmp.chmod(_default_mode(0o777))
     try:
         yield tmp
         _replace(tmp, target_path, overwrite)
@@ -70,6 +78,7 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
     )
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(_default_mode(0o666))
     sidecars = (".aux.xml", ".ovr", ".msk")
     try:
         yield tmp

@@ -69,3 +69,18 @@ def test_check_output_is_also_a_builtin_error(tmp_path):
     with pytest.raises(FileExistsError):
         check_output(tmp_path / "x", overwrite=False)
     assert check_output(tmp_path / "x", overwrite=True) == tmp_path / "x"
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "map.tif") as tmp:
+            tmp.write_bytes(b"x")
+        with atomic_dir(tmp_path / "scene") as tmp:
+            (tmp / "a").write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "map.tif").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "scene").stat().st_mode & 0o777 == 0o755
