@@ -25,9 +25,10 @@ from models.mamba import Mamba
 
 __all__ = ["LowRankCarrier", "NoInteraction", "S2GPTMamba", "S2GPTTransformer", "S2PtTrans", "make_carrier"]
 
-# Chunk length of the PyTorch scan inside S2GPT: the scan's temporary memory grows with
-# chunk x sequence length, and here the sequence is a whole prompt width (768 for ViT-B).
-SCAN_CHUNK = 8
+# Chunk length of the PyTorch scan inside S2GPT; None picks it per solver (`models.mamba`): short
+# chunks for the parallel (GPU) solver, whose memory grows with chunk x sequence length (the sequence
+# is a whole prompt width, 768 for ViT-B), long ones for the stepping (CPU) solvers.
+SCAN_CHUNK: int | None = None
 
 
 class S2PtTrans(nn.Module):
@@ -50,9 +51,19 @@ class S2PtTrans(nn.Module):
         """x (L, E, w) shared by the batch, P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, E, w)."""
         first, second = x.chunk(2, dim=-2)
         # P_sa acts on the pixel axis as in F_L = P_sa V_L; P_sp on the band axis as in V_H P_sp.
-        spatial = self.to_spatial(first) @ p_sa.transpose(1, 2)[:, None]
-        spectral = self.to_spectral(second) @ p_sp[:, None]
+        spatial = _shared_times_per_sample(self.to_spatial(first), p_sa.transpose(1, 2))
+        spectral = _shared_times_per_sample(self.to_spectral(second), p_sp)
         return torch.cat([self.from_spatial(spatial), self.from_spectral(spectral)], dim=-2)
+
+
+def _shared_times_per_sample(shared: Tensor, per_sample: Tensor) -> Tensor:
+    """(L, E, K) @ (B, K, M) -> (B, L, E, M).
+
+    One (B, L E, K) @ (B, K, M) product: broadcasting (L, E, K) @ (B, 1, K, M) would first copy every
+    per-sample matrix L times (about 60 MB per call for batch 256, 4 layers, 11 x 11 pixels).
+    """
+    layers, rows, _ = shared.shape
+    return torch.matmul(shared.flatten(0, 1), per_sample).unflatten(1, (layers, rows))
 
 
 class LowRankCarrier(nn.Module):
@@ -115,8 +126,13 @@ class S2GPTMamba(nn.Module):
         return self.carrier(self.mamba.out_proj(y).transpose(-1, -2))
 
     def _bidirectional_ssm(self, x: Tensor) -> Tensor:
-        """Selective scan forward and over the reversed sequence, summed: (N, E, w) -> same."""
-        return self.mamba.ssm(x) + self.mamba.ssm(x.flip(-1)).flip(-1)
+        """Selective scan forward and over the reversed sequence, summed: (N, E, w) -> same.
+
+        Both directions go through one scan call, stacked along the batch axis: half the (per-step)
+        kernel launches of two calls.
+        """
+        forward, backward = self.mamba.ssm(torch.cat([x, x.flip(-1)])).chunk(2)
+        return forward + backward.flip(-1)
 
 
 class S2GPTTransformer(nn.Module):

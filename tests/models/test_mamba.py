@@ -165,13 +165,61 @@ def test_scan_matches_reference_forward_and_gradients(parallel: bool, length: in
             assert g_fast.abs().sum() > 0, f"gradient of {name} is zero"
 
 
-@pytest.mark.parametrize("chunk_size", [1, 2, 3, 8, 64])
-def test_scan_result_does_not_depend_on_chunk_size(chunk_size: int) -> None:
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 8, 64, None])
+def test_scan_result_does_not_depend_on_chunk_size(chunk_size: int | None) -> None:
     inputs = scan_inputs(batch=1, d_inner=2, d_state=3, length=29)
     expected = selective_scan_reference(**inputs)
     for parallel in (True, False):
         got = selective_scan(**inputs, chunk_size=chunk_size, parallel=parallel)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("length", "chunk_size"), [(1, 4), (5, 4), (17, 4), (37, 4), (29, 3), (29, None)])
+@pytest.mark.parametrize("gated", [True, False], ids=["z+bias", "plain"])
+def test_streaming_scan_without_gradient_matches_reference(
+    length: int, chunk_size: int | None, gated: bool
+) -> None:
+    """No gradient needed: the streaming solver (one or two passes plus chunk recursion) is used."""
+    inputs = scan_inputs(batch=2, d_inner=3, d_state=5, length=length, seed=length)
+    if not gated:
+        inputs["z"] = inputs["delta_bias"] = None
+    with torch.no_grad():
+        expected = selective_scan_reference(**inputs)
+        got = selective_scan(**inputs, chunk_size=chunk_size, parallel=False)
+    # the same inputs without requires_grad, grad mode on: the streaming path as well
+    detached: dict[str, Any] = {k: None if v is None else v.detach() for k, v in inputs.items()}
+    again = selective_scan(**detached, chunk_size=chunk_size, parallel=False)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, expected, rtol=1e-5, atol=1e-5)
+    assert not got.requires_grad and not again.requires_grad
+
+
+def test_streaming_scan_is_used_only_without_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    streaming = mamba_module._selective_scan_streaming
+
+    def spy(*args: Any, **kwargs: Any) -> Tensor:
+        calls.append("stream")
+        return streaming(*args, **kwargs)
+
+    monkeypatch.setattr(mamba_module, "_selective_scan_streaming", spy)
+    inputs = scan_inputs(batch=1, d_inner=2, d_state=3, length=9)
+    out = selective_scan(**inputs, parallel=False)  # inputs require grad: autograd path
+    assert out.requires_grad and calls == []
+    with torch.inference_mode():
+        selective_scan(**inputs, parallel=False)
+        selective_scan(**inputs, parallel=True)  # the parallel solver is kept as asked
+    assert calls == ["stream"]
+
+
+def test_streaming_scan_stays_finite_under_extreme_decay() -> None:
+    inputs = scan_inputs(batch=1, d_inner=2, d_state=3, length=20)
+    with torch.no_grad():
+        inputs["A"].mul_(1000.0)
+        inputs["delta"].add_(5.0)
+        fast = selective_scan(**inputs, chunk_size=8, parallel=False)
+        slow = selective_scan_reference(**inputs)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
 def test_scan_without_softplus_and_skip() -> None:

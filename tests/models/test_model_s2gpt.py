@@ -96,3 +96,18 @@ def test_first_text_prompt_layer_takes_the_template_embedding():
     init = torch.randn(N, W_DST)
     prompts = DeepPrompts(L, N, W_DST, first_layer=init)
     assert torch.equal(prompts.prompts[0], init) and prompts.prompts[1:].std() < 0.05
+
+
+def test_batched_bidirectional_scan_equals_two_separate_scans():
+    torch.manual_seed(0)
+    block = S2GPTMamba(N, W_SRC, W_SRC, HW, C, d_state=4)
+    x = torch.randn(3, block.mamba.d_inner, W_SRC, requires_grad=True)
+    expected = block.mamba.ssm(x) + block.mamba.ssm(x.flip(-1)).flip(-1)
+    got = block._bidirectional_ssm(x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    grad_got = torch.autograd.grad(got.square().sum(), [x, block.mamba.A_log])
+    grad_expected = torch.autograd.grad(expected.square().sum(), [x, block.mamba.A_log])
+    for g_got, g_expected in zip(grad_got, grad_expected, strict=True):
+        torch.testing.assert_close(g_got, g_expected, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # the streaming (no-gradient) scan gives the same
+        torch.testing.assert_close(block._bidirectional_ssm(x), expected, rtol=1e-5, atol=1e-5)
