@@ -2,18 +2,23 @@
 
 An interrupted or failed run leaves no half-written output, and an existing output is only replaced
 with `overwrite=True` (checked before any work starts, and again at the rename).
+
+`read_json_document` reads back the JSON documents written this way (scene.json, model.json,
+checkpoint state, evaluation reports).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from cfipt_cli.errors import OutputExistsError
+from cfipt_cli.errors import CfiptError, OutputExistsError
 
 
 def check_output(target: str | os.PathLike[str], overwrite: bool) -> Path:
@@ -91,3 +96,20 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
         for leftover in [tmp, *(Path(str(tmp) + ext) for ext in sidecars)]:
             if leftover.exists():
                 leftover.unlink()
+
+
+def read_json_document(
+    path: Path, fmt: str, error: type[CfiptError], *, unreadable: str, foreign: str
+) -> dict[str, Any]:
+    """The JSON object in `path` whose "format" is `fmt`.
+
+    Raises `error`: with the message `unreadable` (may use {path} and {exc}) when the file cannot be
+    read or parsed, with `foreign` (may use {path}) when it holds no `fmt` document.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(unreadable.format(path=path, exc=exc)) from exc
+    if not isinstance(document, dict) or document.get("format") != fmt:
+        raise error(foreign.format(path=path))
+    return document

@@ -23,6 +23,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from cfipt_cli import __version__
+from cfipt_cli.atomic import read_json_document
 from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.log import get_logger
@@ -644,13 +645,13 @@ def read_report(path: str | Path) -> dict[str, Any]:
     source = Path(path)
     if not source.exists():
         raise InputNotFoundError(f"report {source} does not exist")
-    try:
-        report = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{source} is not a JSON report of 'cfipt evaluate': {exc}") from exc
-    if not isinstance(report, dict) or report.get("format") != REPORT_FORMAT:
-        raise DataError(f"{source} is not a JSON report of 'cfipt evaluate' (write one with --out or --json)")
-    return report
+    return read_json_document(
+        source,
+        REPORT_FORMAT,
+        DataError,
+        unreadable="{path} is not a JSON report of 'cfipt evaluate': {exc}",
+        foreign="{path} is not a JSON report of 'cfipt evaluate' (write one with --out or --json)",
+    )
 
 
 def _stat(values: Sequence[float | None]) -> dict[str, Any]:

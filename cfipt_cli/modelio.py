@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cfipt_cli import __version__
-from cfipt_cli.atomic import atomic_dir, atomic_file
+from cfipt_cli.atomic import atomic_dir, atomic_file, read_json_document
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import CfiptUsageError, CheckpointError, InputNotFoundError
 
@@ -161,12 +161,13 @@ def read_model_info(model_dir: str | Path) -> ModelInfo:
     meta_path = root / META_NAME
     if not meta_path.is_file():
         raise CheckpointError(f"{root} is not a cfipt model folder (no {META_NAME})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{meta_path} is corrupt: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{meta_path} is not a cfipt model description")
+    meta = read_json_document(
+        meta_path,
+        MODEL_FORMAT,
+        CheckpointError,
+        unreadable="{path} is corrupt: {exc}",
+        foreign="{path} is not a cfipt model description",
+    )
     if int(meta.get("format_version", 0)) > MODEL_FORMAT_VERSION:
         raise CheckpointError(f"{root} was written by a newer cfipt (model format {meta['format_version']})")
     missing = [
@@ -391,13 +392,13 @@ def read_checkpoint_state(model_dir: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{model_dir} has no resume state ({CHECKPOINT_DIR}/{CKPT_STATE}); train it anew"
         )
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is corrupt ({exc}); train anew with --overwrite") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a cfipt checkpoint; train anew with --overwrite")
-    return state
+    return read_json_document(
+        path,
+        CHECKPOINT_FORMAT,
+        CheckpointError,
+        unreadable="{path} is corrupt ({exc}); train anew with --overwrite",
+        foreign="{path} is not a cfipt checkpoint; train anew with --overwrite",
+    )
 
 
 def restore_checkpoint(

@@ -11,13 +11,13 @@ scene/
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cfipt_cli.atomic import read_json_document
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import DataError, InputNotFoundError
 
@@ -46,12 +46,13 @@ class Scene:
         meta_path = root / META_NAME
         if not root.is_dir() or not meta_path.exists():
             raise DataError(f"{root} is not a prepared scene folder (no {META_NAME}); run 'cfipt prepare'")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{meta_path} is unreadable: {exc}") from exc
-        if meta.get("format") != SCENE_FORMAT:
-            raise DataError(f"{meta_path} is not a cfipt scene description")
+        meta = read_json_document(
+            meta_path,
+            SCENE_FORMAT,
+            DataError,
+            unreadable="{path} is unreadable: {exc}",
+            foreign="{path} is not a cfipt scene description",
+        )
         if int(meta.get("format_version", 0)) > SCENE_FORMAT_VERSION:
             raise DataError(f"{root} was written by a newer cfipt (scene format {meta['format_version']})")
         for name in (STACK_NAME, MASK_NAME, TRAIN_LABELS_NAME, TEST_LABELS_NAME):

@@ -131,6 +131,20 @@ def _aux_grid(
     )
 
 
+def _aux_profile(transform: Affine, w: int, h: int, crs: str, count: int, nodata: float) -> dict[str, Any]:
+    """GTiff profile of a float32 auxiliary raster on the grid from `_aux_grid`."""
+    return {
+        "driver": "GTiff",
+        "width": w,
+        "height": h,
+        "count": count,
+        "dtype": "float32",
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+    }
+
+
 def _apply(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An affine transform applied to coordinate arrays."""
     return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
@@ -170,18 +184,7 @@ def write_dsm(
 ) -> None:
     """A DSM (terrain + class height) in `crs` at `res` metres, covering the HSI footprint (nodata -9999)."""
     transform, w, h = _aux_grid(hsi_transform, height, width, crs, res)
-    profile = {
-        "driver": "GTiff",
-        "width": w,
-        "height": h,
-        "count": 1,
-        "dtype": "float32",
-        "crs": crs,
-        "transform": transform,
-        "nodata": NODATA_DSM,
-        "tiled": True,
-        "compress": "deflate",
-    }
+    profile = {**_aux_profile(transform, w, h, crs, 1, NODATA_DSM), "tiled": True, "compress": "deflate"}
     with rasterio.open(path, "w", **profile) as dst:
         for win in iter_windows(h, w, window):
             rows, cols = np.mgrid[
@@ -213,17 +216,7 @@ def write_sar(
     means = rng.uniform(-22.0, -4.0, size=(2, len(CLASS_NAMES)))
     sar = means[:, np.maximum(classes, 1) - 1] + rng.normal(0.0, 0.8, size=(2, h, w))
     sar[:, classes == 0] = np.nan
-    profile = {
-        "driver": "GTiff",
-        "width": w,
-        "height": h,
-        "count": 2,
-        "dtype": "float32",
-        "crs": crs,
-        "transform": transform,
-        "nodata": float("nan"),
-    }
-    with rasterio.open(path, "w", **profile) as dst:
+    with rasterio.open(path, "w", **_aux_profile(transform, w, h, crs, 2, float("nan"))) as dst:
         dst.write(sar.astype(np.float32))
         dst.descriptions = ("VV", "VH")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cfipt_cli.atomic import atomic_dir, atomic_file, check_output
-from cfipt_cli.errors import OutputExistsError
+from cfipt_cli.atomic import atomic_dir, atomic_file, check_output, read_json_document
+from cfipt_cli.errors import DataError, OutputExistsError
 
 
 def test_atomic_dir_renames_on_success(tmp_path):
@@ -84,3 +84,34 @@ def test_outputs_get_the_usual_permissions(tmp_path):
         os.umask(umask)
     assert (tmp_path / "map.tif").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "scene").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", r"doc\.json is broken: "),
+        (b"\xff\xfe", r"doc\.json is broken: "),  # not UTF-8
+        (b"[1, 2]", r"doc\.json is not a test document$"),
+        (b'{"format": "other"}', r"doc\.json is not a test document$"),
+    ],
+)
+def test_read_json_document_rejects_with_the_callers_messages(tmp_path, content, message):
+    path = tmp_path / "doc.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_json_document(
+            path,
+            "test",
+            DataError,
+            unreadable="{path} is broken: {exc}",
+            foreign="{path} is not a test document",
+        )
+
+
+def test_read_json_document_returns_the_object(tmp_path):
+    path = tmp_path / "doc.json"
+    path.write_text('{"format": "test", "n": 1}', encoding="utf-8")
+    assert read_json_document(path, "test", DataError, unreadable="", foreign="") == {
+        "format": "test",
+        "n": 1,
+    }
