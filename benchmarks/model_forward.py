@@ -1,16 +1,18 @@
-"""Forward cost of CF-IPT: FLOPs per sample and samples/s, with the text cut and without it.
+"""Forward cost of CF-IPT: FLOPs per sample and samples/s, with and without its exact text shortcuts.
 
 Usage:
     python benchmarks/model_forward.py                          # cfipt-tiny and ViT-B-16-quickgelu
     python benchmarks/model_forward.py --clip cfipt-tiny --batch 32 --json out.json
 
 For every backbone (random weights: the cost does not depend on them) one CF-IPT of the chosen dataset
-preset is built twice around the same frozen CLIP, with the same trainable weights: once cutting the
-class texts after the longest EOT token (the default), once running the whole context. FLOPs come from
+preset is built three times around the same frozen CLIP, with the same trainable weights: the default
+("cut + prefix": class texts cut after the longest EOT token, the class-independent prefix run once per
+sample, last blocks at the pooled token only), the cut alone ("cut"), and neither ("uncut": the whole
+77-token context for every class text of every sample). FLOPs come from
 torch.utils.flop_counter.FlopCounterMode (matrix products and convolutions; the element-wise work and
 the selective scan's exponentials are not counted), per sample = batch total / batch size. Speed is
 inference (no_grad), after one warm-up batch; on CUDA under bf16 autocast, on CPU in float32.
-The largest difference between the two paths' logits is printed as a check of exactness.
+The largest difference between each path's logits and the uncut path's is printed as a check of exactness.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _build_pair(preset: str, clip_name: str) -> tuple[Any, Any]:
-    """Cut and uncut CF-IPT sharing one frozen backbone and the same trainable weights."""
+PATHS = {
+    "cut + prefix": {},
+    "cut": {"share_prefix": False},
+    "uncut": {"share_prefix": False, "cut_text": False},
+}
+
+
+def _build_paths(preset: str, clip_name: str) -> dict[str, Any]:
+    """One CF-IPT per text path of `PATHS`, sharing one frozen backbone and the same trainable weights."""
     import torch
 
     from models import CFIPT, CFIPTConfig, RandomBackboneWarning, load_backbone
@@ -37,10 +46,11 @@ def _build_pair(preset: str, clip_name: str) -> tuple[Any, Any]:
         warnings.simplefilter("ignore", RandomBackboneWarning)
         clip = load_backbone(clip_name, None)
     config = CFIPTConfig.from_preset(preset, clip_model=clip_name, pretrained=None)
-    cut = CFIPT(config, clip_model=clip)
-    uncut = CFIPT(config.replace(cut_text=False), clip_model=clip)
-    uncut.load_trainable_state_dict(cut.trainable_state_dict())
-    return cut.eval(), uncut.eval()
+    models = {name: CFIPT(config.replace(**changes), clip_model=clip) for name, changes in PATHS.items()}
+    weights = models["cut + prefix"].trainable_state_dict()
+    for model in models.values():
+        model.load_trainable_state_dict(weights)
+    return {name: model.eval() for name, model in models.items()}
 
 
 def _flops_per_sample(model: Any, hsi: Any, aux: Any, amp: Any) -> float:
@@ -69,23 +79,23 @@ def _samples_per_second(model: Any, hsi: Any, aux: Any, amp: Any, repeats: int) 
 
 
 def measure(preset: str, clip_name: str, batch: int, repeats: int, device: Any) -> list[dict[str, Any]]:
-    """Figures of one backbone, cut and uncut text paths, as JSON-ready rows."""
+    """Figures of one backbone, one JSON-ready row per text path."""
     import functools
 
     import torch
 
     from cfipt_cli.devices import autocast
 
-    cut, uncut = (m.to(device) for m in _build_pair(preset, clip_name))
-    cfg = cut.config
+    paths = {name: model.to(device) for name, model in _build_paths(preset, clip_name).items()}
+    cfg = paths["uncut"].config
     gen = torch.Generator().manual_seed(1)
     hsi = torch.randn(batch, cfg.hsi_bands, cfg.patch_size, cfg.patch_size, generator=gen).to(device)
     aux = torch.randn(batch, cfg.aux_bands, cfg.patch_size, cfg.patch_size, generator=gen).to(device)
     amp = functools.partial(autocast, device, True)
-    rows, outputs = [], []
-    for name, model in (("cut", cut), ("uncut", uncut)):
+    rows, outputs = [], {}
+    for name, model in paths.items():
         rate, logits = _samples_per_second(model, hsi, aux, amp, repeats)
-        outputs.append(logits.float())
+        outputs[name] = logits.float()
         rows.append(
             {
                 "backbone": clip_name,
@@ -102,9 +112,10 @@ def measure(preset: str, clip_name: str, batch: int, repeats: int, device: Any) 
                 "threads": torch.get_num_threads(),
             }
         )
-    difference = float((outputs[0] - outputs[1]).abs().max())
     for row in rows:
-        row["max_abs_logit_difference"] = difference
+        row["max_abs_logit_difference_to_uncut"] = float(
+            (outputs[row["text_path"]] - outputs["uncut"]).abs().max()
+        )
     return rows
 
 
@@ -141,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['backbone']} | {r['text_path']} | {r['text_tokens']} | {r['gflops_per_sample']} | "
             f"{r['samples_per_s']} | {r['batch']} | {r['device']} ({r['dtype']}, {r['threads']} threads) |"
         )
-    for r in rows[::2]:
-        print(f"{r['backbone']}: max |logit(cut) - logit(uncut)| = {r['max_abs_logit_difference']:.2e}")
+    for r in rows:
+        if r["text_path"] != "uncut":
+            difference = r["max_abs_logit_difference_to_uncut"]
+            print(f"{r['backbone']}: max |logit({r['text_path']}) - logit(uncut)| = {difference:.2e}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

@@ -4,8 +4,8 @@ Three measurements, each printed as it finishes (and all together with --json):
 
 1. cpu: the tiny backbone (`cfipt-tiny`, random weights, the default CF-IPT settings: p = 11, n = 6,
    L = 9 capped at the backbone's 4 layers) on a generated scene. `predict_scene` (blocks, batches of
-   --batch-size, cut text, reader thread; disk to GeoTIFF, end to end) against a naive reference in the
-   same run: one pixel at a time (its patch read from disk, batch 1), fp32, uncut text. Runs alternate
+   --batch-size, cut text and shared prefix, reader thread; disk to GeoTIFF, end to end) against a naive reference in the
+   same run: one pixel at a time (its patch read from disk, batch 1), fp32, uncut text without the shared prefix. Runs alternate
    and the best of --repeats is kept for each, so background load hurts both alike.
 2. cuda (only with a CUDA device): ViT-B-16 (random weights) with bf16 autocast on an in-memory block
    of 144 HSI + 1 LiDAR bands, 15 classes: pixels/s, FLOPs per pixel (torch.utils.flop_counter) and the
@@ -190,7 +190,8 @@ def bench_cpu(
 
     scene = Scene.open(write_scene(work / f"cpu_scene_{bands}_{classes}", size, bands, classes))
     model, info = load_model(write_model(work / f"cpu_model_{bands}_{classes}", scene.root))
-    naive = CFIPT(model.config.replace(cut_text=False), clip_model=model.backbone.clip).eval()
+    plain = model.config.replace(cut_text=False, share_prefix=False)  # no text shortcut at all
+    naive = CFIPT(plain, clip_model=model.backbone.clip).eval()
     naive.load_trainable_state_dict(model.trainable_state_dict())
     rng = np.random.default_rng(0)
     pick = rng.choice(size * size, size=naive_pixels, replace=False)

@@ -98,6 +98,7 @@ class CFIPT(nn.Module):
             config.depth,
             config.template,
             cut_text=config.cut_text,
+            share_prefix=config.share_prefix,
         )
         channels = config.hsi_bands + config.aux_bands
         self.mfpg = MFPG(

@@ -64,6 +64,8 @@ class CFIPTConfig:
         carrier_rank: Rank of the linear map carrying a prompt to the other branch's width.
         transformer_heads: Attention heads of the variant-4d Transformer layer.
         cut_text: Cut text sequences after the longest EOT token (exact, faster).
+        share_prefix: Run the class-independent start of the class texts (SOS and prompts) once per
+            sample, and the towers' last blocks at the pooled token only (exact, faster).
     """
 
     hsi_bands: int
@@ -86,6 +88,7 @@ class CFIPTConfig:
     carrier_rank: int = 64
     transformer_heads: int = 2
     cut_text: bool = True
+    share_prefix: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", tuple(str(n) for n in self.class_names))

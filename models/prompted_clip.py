@@ -12,7 +12,10 @@ Speed (exact): the class texts are tokenised and embedded once (non-persistent b
 if the backbone's embedding table is replaced or moved), and, because
 the text tower is causal, sequences are cut after the longest EOT: positions after it cannot change any
 pooled feature. Prompts may be shared by the batch ((L, n, width): the K class texts run once) or per
-sample ((B, L, n, width): B * K sequences in one batch).
+sample ((B, L, n, width): B * K sequences in one batch). With per-sample prompts the tokens before the
+class name (SOS and the n prompts) are the same for a sample's K texts and, the mask being causal, see
+nothing else: they run once per sample (`models.prefix_attention`); the last block of each tower is
+computed only at the pooled token. Both are exact too, and on by default (`share_prefix`).
 
 Width, depth, image size and context length are read from the open_clip model; any open_clip ViT CLIP
 with a transformer text tower works (ResNet, timm and Hugging Face towers do not).
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cfipt_cli.errors import CfiptUsageError
+from models.prefix_attention import is_causal_mask, prefix_block, rows_block, supports_shortcuts
 
 __all__ = ["PromptedCLIP"]
 
@@ -58,6 +62,8 @@ class PromptedCLIP(nn.Module):
         depth: L (capped at the number of layers of the shallower tower).
         template: Words before the class name; "<template> <class name>."
         cut_text: Cut text sequences after the longest EOT.
+        share_prefix: Run the class-independent text prefix once per sample and the last blocks at
+            the pooled token only, where the towers are made of open_clip's standard blocks.
     """
 
     clip: Any  # an open_clip model: its towers are read by attribute (typed loosely on purpose)
@@ -77,6 +83,7 @@ class PromptedCLIP(nn.Module):
         depth: int,
         template: str,
         cut_text: bool = True,
+        share_prefix: bool = True,
     ) -> None:
         super().__init__()
         self.clip = clip
@@ -98,6 +105,18 @@ class PromptedCLIP(nn.Module):
         self._eos_id = getattr(text, "text_eos_id", getattr(text, "eos_id", None))
         self.cut_text = cut_text
         self._tokenize(tokenizer, list(class_names), template)
+        self.text_shortcuts = (
+            share_prefix
+            and self._pool in ("argmax", "eos")
+            and bool((self.prompted_eot > n_prompt).all())  # the EOT lies after the shared prefix
+            and is_causal_mask(getattr(text, "attn_mask", None))
+            and supports_shortcuts(text.transformer)
+        )
+        self.vision_shortcut = (
+            share_prefix
+            and getattr(visual, "pool_type", "tok") == "tok"
+            and supports_shortcuts(visual.transformer)
+        )
 
     # ---------------------------------------------------------------- setup
     @property
@@ -189,18 +208,22 @@ class PromptedCLIP(nn.Module):
         if prompts is not None:
             x = torch.cat([x, _batched(_layer(prompts, 0), x.shape[0]).to(x.dtype)], dim=1)
         x = visual.ln_pre(x)
-        x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None)
+        if self.vision_shortcut:  # the last block at the class token only: (B, width)
+            x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None, pooled_row=0)
+        else:
+            x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None)
         return F.normalize(self._pool_image(x, n_tokens), dim=-1)
 
     def _replace_last(self, x: Tensor, prompt: Tensor) -> Tensor:
         return torch.cat([x[:, : -self.n_prompt], _batched(prompt, x.shape[0]).to(x.dtype)], dim=1)
 
     def _pool_image(self, x: Tensor, n_tokens: int) -> Tensor:
+        """Tokens (B, T, width), or the class token alone (B, width) -> image features (B, E)."""
         visual = self.clip.visual
         pool = getattr(visual, "pool_type", "tok")
         if not getattr(visual, "final_ln_after_pool", False):
             x = visual.ln_post(x)
-        pooled = x[:, 1:n_tokens].mean(dim=1) if pool == "avg" else x[:, 0]
+        pooled = x if x.dim() == 2 else x[:, 1:n_tokens].mean(dim=1) if pool == "avg" else x[:, 0]
         if getattr(visual, "final_ln_after_pool", False):
             pooled = visual.ln_post(pooled)
         return pooled @ visual.proj if visual.proj is not None else pooled
@@ -212,6 +235,8 @@ class PromptedCLIP(nn.Module):
             self.refresh_text_cache()
         text = self._text_tower
         length = self.cut_length if self.cut_text else self.plain_embeds.shape[1]
+        if prompts is not None and prompts.dim() == 4 and self.text_shortcuts:
+            return self._project_text(self._encode_text_shared_prefix(prompts, length))
         position = text.positional_embedding[:length]
         if prompts is None:
             x = self.plain_embeds[:, :length].to(position.dtype) + position
@@ -224,12 +249,44 @@ class PromptedCLIP(nn.Module):
         x = self._run_blocks(
             text.transformer, x, prompts, self._replace_slots, mask, classes=len(self.plain_eot)
         )
-        pooled = text.ln_final(x)[torch.arange(x.shape[0], device=x.device), eot]
-        projection = text.text_projection
+        pooled = self._project_text(text.ln_final(x)[torch.arange(x.shape[0], device=x.device), eot])
+        return pooled if prompts is None or prompts.dim() == 3 else pooled.view(groups, -1, pooled.shape[-1])
+
+    def _project_text(self, pooled: Tensor) -> Tensor:
+        """Pooled EOT tokens (..., text width) -> L2-normalised text features (..., E)."""
+        projection = self._text_tower.text_projection
         if projection is not None:
             pooled = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
-        pooled = F.normalize(pooled, dim=-1)
-        return pooled if prompts is None or prompts.dim() == 3 else pooled.view(groups, -1, pooled.shape[-1])
+        return F.normalize(pooled, dim=-1)
+
+    def _encode_text_shared_prefix(self, prompts: Tensor, length: int) -> Tensor:
+        """Per-sample prompts (B, L, n, w) -> final-norm EOT tokens (B, K, w), the prefix run once.
+
+        Sequences split into the prefix (SOS and the n prompt slots, (B, n + 1, w)) and the class
+        tokens of each text ((B, K, S, w)); deep prompts replace the prefix's slots, the last block
+        computes each text's EOT row only.
+        """
+        text = self._text_tower
+        n = self.n_prompt
+        position = text.positional_embedding[:length]
+        embeds = self.prompted_embeds[:, :length]
+        first = _layer(prompts, 0).to(embeds.dtype)
+        sos = embeds[0, :1].expand(first.shape[0], -1, -1)
+        prefix = torch.cat([sos, first], dim=1) + position[: n + 1]
+        suffix = (embeds[:, n + 1 :] + position[n + 1 :]).expand(first.shape[0], -1, -1, -1)
+        blocks = text.transformer.resblocks
+        result: Tensor | None = None
+        for i, block in enumerate(blocks):
+            if 0 < i < self.depth:
+                prefix = torch.cat([prefix[:, :1], _layer(prompts, i).to(prefix.dtype)], dim=1)
+            if i < len(blocks) - 1:
+                prefix, suffix = prefix_block(block, prefix, suffix, text.attn_mask)
+            else:
+                _, result = prefix_block(
+                    block, prefix, suffix, text.attn_mask, rows=self.prompted_eot - n - 1
+                )
+        assert result is not None
+        return text.ln_final(result)
 
     def _first_text_layer(self, prompts: Tensor, length: int) -> Tensor:
         """Token embeddings with slots 1..n replaced by layer-0 prompts: (K, T, w) or (B, K, T, w)."""
@@ -256,13 +313,20 @@ class PromptedCLIP(nn.Module):
         prompts: Tensor | None,
         replace: Callable[..., Tensor],
         mask: Tensor | None,
+        pooled_row: int | None = None,
         **replace_kwargs: int,
     ) -> Tensor:
-        """The residual blocks, with prompts swapped in before blocks 1..L-1 (block 0 got them at input)."""
+        """The residual blocks, with prompts swapped in before blocks 1..L-1 (block 0 got them at input).
+
+        With `pooled_row` the last block is computed at that token only and (B, width) is returned.
+        """
         batch_first = getattr(transformer, "batch_first", True)
+        last = len(transformer.resblocks) - 1
         for i, block in enumerate(transformer.resblocks):
             if prompts is not None and 0 < i < self.depth:
                 x = replace(x, _layer(prompts, i), **replace_kwargs)
+            if pooled_row is not None and i == last:
+                return rows_block(block, x, x.new_full((x.shape[0],), pooled_row, dtype=torch.long))
             if batch_first:
                 x = block(x, attn_mask=mask)
             else:

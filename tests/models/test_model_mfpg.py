@@ -72,3 +72,32 @@ def test_variant_2_is_plain_concatenation():
     fused, p_sp, _ = mfpg(hsi, aux)
     assert torch.equal(fused, torch.cat([hsi, aux], 1))
     assert not torch.equal(p_sp, torch.ones_like(p_sp))  # prompt matrices still guide S2GPT
+
+
+def test_low_rank_prompt_matrices_equal_the_formulas_with_gradients():
+    # Both matrices are computed in a rank-(D + 1) order; values and gradients must be those of the
+    # formulas as written (float64, so that only a wrong formula could show a difference).
+    torch.manual_seed(0)
+    hsi, aux = (t.double() for t in inputs(c=9, d=3, p=5))
+    mfpg = MFPG(9, 3, attn_dim=8).double()
+    x_h, x_l = hsi.flatten(2).transpose(1, 2), aux.flatten(2).transpose(1, 2)
+    spectral: Any = mfpg.spectral
+    spatial: Any = mfpg.spatial
+    weights = torch.randn(2, 9, 9, dtype=torch.float64), torch.randn(2, 25, 25, dtype=torch.float64)
+
+    def loss(p_sp: torch.Tensor, p_sa: torch.Tensor) -> torch.Tensor:
+        return (p_sp * weights[0]).sum() + (p_sa * weights[1]).sum()
+
+    params = [spectral.query.weight, spectral.key.bias, spatial.query.weight, spatial.key.weight]
+    fast = loss(spectral(x_h, x_l), spatial(x_h, x_l))
+    q, k = spectral.query(x_l), spectral.key(x_h)
+    q2, k2 = spatial.query(x_h), spatial.key(x_l)
+    written = loss(
+        torch.softmax(q.transpose(1, 2) @ k / math.sqrt(25), -1),
+        torch.softmax(q2 @ k2.transpose(1, 2) / math.sqrt(8), -1),
+    )
+    torch.testing.assert_close(fast, written, atol=1e-12, rtol=0)
+    for got, want in zip(
+        torch.autograd.grad(fast, params), torch.autograd.grad(written, params), strict=True
+    ):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
