@@ -2,7 +2,7 @@
 
 Defaults follow `shared/spec/method.md`; the sizes the paper does not give (attention width d_a, the
 bottlenecks of AMFF, IAE and the width carrier) are ours and chosen so that the trainable-parameter
-count lands near the paper's (see docs/sections/models.md).
+count lands near the paper's (see README.md, "Trainable parameters").
 """
 
 from __future__ import annotations
