@@ -43,6 +43,7 @@ __all__ = [
     "SEQUENTIAL_CHUNK_SIZE",
     "Mamba",
     "selective_scan",
+    "selective_scan_bidirectional",
     "selective_scan_reference",
 ]
 
@@ -54,6 +55,10 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 8
 SEQUENTIAL_CHUNK_SIZE = 64
 
+# The bidirectional streaming scan keeps every step's decays, (L, batch, d_inner, d_state) float32:
+# above this size it hands over to `selective_scan` (both directions stacked), which does not.
+BIDIRECTIONAL_DECAY_BYTES = 256 * 2**20
+
 ChunkSolver = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -62,15 +67,19 @@ ChunkSolver = Callable[[Tensor, Tensor], Tensor]
 # --------------------------------------------------------------------------------------------------
 
 
+def _step_sizes(delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
+    """softplus(delta + bias) in float32, (batch, d_inner, L)."""
+    delta = delta.float()
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[:, None]
+    return F.softplus(delta) if delta_softplus else delta
+
+
 def _discretise(
     u: Tensor, delta: Tensor, A: Tensor, B: Tensor, delta_bias: Tensor | None, delta_softplus: bool
 ) -> tuple[Tensor, Tensor]:
     """Log-decays delta A and inputs delta B u of the recurrence, (batch, d_inner, d_state, L), float32."""
-    delta = delta.float()
-    if delta_bias is not None:
-        delta = delta + delta_bias.float()[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    delta = _step_sizes(delta, delta_bias, delta_softplus)
     log_decay = delta[:, :, None, :] * A.float()[None, :, :, None]
     inputs = (delta * u.float())[:, :, None, :] * B.float()[:, None, :, :]
     return log_decay, inputs
@@ -201,11 +210,7 @@ def _selective_scan_streaming(
     from the true entering states and emits y. With one chunk (L <= chunk_size) pass 1 is skipped.
     """
     length = u.shape[-1]
-    delta = delta.float()
-    if delta_bias is not None:
-        delta = delta + delta_bias.float()[:, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    delta = _step_sizes(delta, delta_bias, delta_softplus)
     n_chunks = -(-length // chunk_size)
     steps = min(length, chunk_size)
     A = A.float()
@@ -274,6 +279,58 @@ def selective_scan(
     states = _scan(log_decay, inputs, chunk_size, solve)  # (batch, d_inner, d_state, L)
     y = torch.einsum("bdnl,bnl->bdl", states, C.float())
     return _finish(y, u, D, z)
+
+
+def selective_scan_bidirectional(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = True,
+    chunk_size: int | None = None,
+    parallel: bool | None = None,
+) -> Tensor:
+    """The scan of a sequence plus, flipped back, the scan of the reversed sequence: (batch, d_inner, L).
+
+    Equals ``y + flip(y')`` with ``y = selective_scan(u, delta, A, B, C, D, ...)`` and ``y'`` the same
+    of every input flipped along L. Both directions see the same per-step values (step sizes, decays,
+    inputs) in opposite orders: on CPU without autograd, when the sequence fits in one chunk and the
+    decays in `BIDIRECTIONAL_DECAY_BYTES`, they are computed once and two small states walk through
+    them, forwards and backwards, writing each output at its own position (no flips, no stacking).
+    Otherwise both directions go through one `selective_scan` call, stacked along the batch.
+    """
+    if parallel is None:
+        parallel = u.device.type != "cpu"
+    size = chunk_size or (DEFAULT_CHUNK_SIZE if parallel else SEQUENTIAL_CHUNK_SIZE)
+    streamable = (
+        not parallel
+        and u.shape[-1] <= max(2, size)
+        and u.numel() * A.shape[-1] * 4 <= BIDIRECTIONAL_DECAY_BYTES
+        and not _needs_grad(u, delta, A, B, C, D, delta_bias)
+    )
+    if not streamable:
+        u2, delta2, B2, C2 = (torch.cat([t, t.flip(-1)]) for t in (u, delta, B, C))
+        forward, backward = selective_scan(
+            u2, delta2, A, B2, C2, D, None, delta_bias, delta_softplus, chunk_size, parallel
+        ).chunk(2)
+        return forward + backward.flip(-1)
+    delta = _step_sizes(delta, delta_bias, delta_softplus)
+    decays = (delta.permute(2, 0, 1)[..., None] * A.float()).exp_()  # (L, batch, E, N)
+    delta_u = (delta * u.float()).permute(2, 0, 1).contiguous()  # (L, batch, E)
+    B_s, C_s = (x.float().permute(2, 0, 1)[:, :, None, :].contiguous() for x in (B, C))  # (L, batch, 1, N)
+    length = u.shape[-1]
+    states = decays.new_zeros(2, *decays.shape[1:])  # forward and backward state, (batch, E, N) each
+    ys = delta_u.new_empty(2, *delta_u.shape)  # (2, L, batch, E)
+    for step in range(length):
+        for direction, t in ((0, step), (1, length - 1 - step)):
+            state = states[direction]
+            state.mul_(decays[t]).addcmul_(delta_u[t, ..., None], B_s[t])
+            torch.linalg.vecdot(state, C_s[t], out=ys[direction, t])
+    y = (ys[0] + ys[1]).permute(1, 2, 0)
+    return _finish(y, u, None if D is None else 2 * D, None)  # each direction adds D u
 
 
 def selective_scan_reference(
@@ -446,16 +503,33 @@ class Mamba(nn.Module):
         """
         if A is None:
             A = -self.A_log.float().exp()
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (batch, L, dt_rank + 2 N)
-        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in as delta_bias
-        B, C = B.transpose(1, 2), C.transpose(1, 2)  # (batch, N, L) views
+        delta, B, C = self._projections(x)
         D, delta_bias = self.D.float(), self.dt_proj.bias.float()
         if self.use_fast_path and x.is_cuda and _selective_scan_fn is not None:
             B, C = B.contiguous(), C.contiguous()  # the kernel wants L contiguous
             return _selective_scan_fn(x, delta, A, B, C, D, z=z, delta_bias=delta_bias, delta_softplus=True)
         # the PyTorch scan takes any strides: no copy here (the streaming one wants N contiguous)
         return selective_scan(x, delta, A, B, C, D, z, delta_bias, chunk_size=self.chunk_size)
+
+    def ssm_bidirectional(self, x: Tensor) -> Tensor:
+        """`ssm` of x plus, flipped back, `ssm` of x reversed along L (no gate), (batch, d_inner, L).
+
+        The projections act position by position, so those of the reversed sequence are the reversed
+        projections: they are computed once (`selective_scan_bidirectional`).
+        """
+        if self.use_fast_path and x.is_cuda and _selective_scan_fn is not None:
+            forward, backward = self.ssm(torch.cat([x, x.flip(-1)])).chunk(2)
+            return forward + backward.flip(-1)
+        delta, B, C = self._projections(x)
+        A, D, delta_bias = -self.A_log.float().exp(), self.D.float(), self.dt_proj.bias.float()
+        return selective_scan_bidirectional(x, delta, A, B, C, D, delta_bias, chunk_size=self.chunk_size)
+
+    def _projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Step sizes before bias (batch, d_inner, L) and B, C (batch, N, L) from the convolved input."""
+        x_dbl = self.x_proj(x.transpose(1, 2))  # (batch, L, dt_rank + 2 N)
+        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in as delta_bias
+        return delta, B.transpose(1, 2), C.transpose(1, 2)  # (batch, N, L) views
 
     def _fused_block_available(self, hidden_states: Tensor) -> bool:
         return (

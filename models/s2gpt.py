@@ -126,13 +126,8 @@ class S2GPTMamba(nn.Module):
         return self.carrier(self.mamba.out_proj(y).transpose(-1, -2))
 
     def _bidirectional_ssm(self, x: Tensor) -> Tensor:
-        """Selective scan forward and over the reversed sequence, summed: (N, E, w) -> same.
-
-        Both directions go through one scan call, stacked along the batch axis: half the (per-step)
-        kernel launches of two calls.
-        """
-        forward, backward = self.mamba.ssm(torch.cat([x, x.flip(-1)])).chunk(2)
-        return forward + backward.flip(-1)
+        """Selective scan forward and over the reversed sequence, summed: (N, E, w) -> same."""
+        return self.mamba.ssm_bidirectional(x)
 
 
 class S2GPTTransformer(nn.Module):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import models.mamba as mamba_module
-from models.mamba import Mamba, selective_scan, selective_scan_reference
+from models.mamba import Mamba, selective_scan, selective_scan_bidirectional, selective_scan_reference
 
 
 def scan_inputs(batch: int, d_inner: int, d_state: int, length: int, seed: int = 0) -> dict[str, Any]:
@@ -361,3 +361,39 @@ def test_fused_kernels_never_used_for_cpu_tensors(monkeypatch: pytest.MonkeyPatc
 def test_dt_rank_auto_is_ceil_of_d_model_over_16() -> None:
     for d_model in (6, 16, 17, 768):
         assert Mamba(d_model, d_state=2).dt_rank == math.ceil(d_model / 16)
+
+
+def _two_reference_scans(args: dict[str, Any]) -> Tensor:
+    """y(u) + flip(y(flip(u))) by the sequential recurrence, without the gate."""
+    forward = selective_scan_reference(**{k: v for k, v in args.items() if k != "z"})
+    flipped = {k: (v.flip(-1) if k in ("u", "delta", "B", "C") else v) for k, v in args.items() if k != "z"}
+    return forward + selective_scan_reference(**flipped).flip(-1)
+
+
+@pytest.mark.parametrize(
+    ("length", "chunk_size", "grad"),
+    [(13, 16, False), (16, 16, False), (40, 16, False), (13, 16, True)],
+    ids=["streaming", "streaming-full-chunk", "longer-than-a-chunk", "autograd"],
+)
+def test_bidirectional_scan_equals_two_sequential_scans(length, chunk_size, grad):
+    args = scan_inputs(3, 4, 5, length, seed=7)
+    no_gate = {k: v for k, v in args.items() if k != "z"}
+    expected = _two_reference_scans(args)
+    with torch.set_grad_enabled(grad):
+        got = selective_scan_bidirectional(**no_gate, chunk_size=chunk_size, parallel=False)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    if grad:
+        names = ["u", "delta", "A", "B", "C", "D", "delta_bias"]
+        want = torch.autograd.grad(expected.sum(), [args[n] for n in names])
+        have = torch.autograd.grad(got.sum(), [args[n] for n in names])
+        for name, g, w in zip(names, have, want, strict=True):
+            torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_bidirectional_block_scan_equals_the_two_stacked_directions():
+    torch.manual_seed(3)
+    block = Mamba(6, d_state=4, expand=2).eval()
+    x = torch.randn(5, block.d_inner, 11)
+    with torch.no_grad():
+        forward, backward = block.ssm(torch.cat([x, x.flip(-1)])).chunk(2)
+        torch.testing.assert_close(block.ssm_bidirectional(x), forward + backward.flip(-1), atol=1e-5, rtol=0)
