@@ -87,14 +87,15 @@ def prefix_block(
     normed_p, normed_s = block.ln_1(prefix), block.ln_1(suffix)
     k_p, v_p = _project(block, normed_p, "kv")  # (B, h, P, d)
     k_s, v_s = _project(block, normed_s, "kv")  # (B, K, h, S, d)
-    # open_clip casts its float mask to the activations' dtype before the attention: same here.
-    suffix_mask = None if mask is None else mask[length:total, :total].to(suffix.dtype)  # (S, P + S)
+    suffix_mask = None if mask is None else mask[length:total, :total]  # (S, P + S)
     if rows is not None:
         pick = torch.arange(classes, device=suffix.device), rows
         suffix, normed_s = suffix[:, pick[0], pick[1]][:, :, None], normed_s[:, pick[0], pick[1]][:, :, None]
         if suffix_mask is not None:  # (K, P + S) -> (B * K, 1, 1, P + S), one row per sequence
             suffix_mask = suffix_mask[rows][None, :, None, None].expand(batch, -1, -1, -1, -1).flatten(0, 1)
     (q_s,) = _project(block, normed_s, "q")
+    if suffix_mask is not None:  # sdpa wants a float mask in the queries' dtype (bf16 under autocast)
+        suffix_mask = suffix_mask.to(q_s.dtype)
     # Each class sequence attends to its sample's prefix (broadcast over K) and to its own tokens.
     keys = torch.cat([k_p[:, None].expand(-1, classes, -1, -1, -1), k_s], dim=-2)
     values = torch.cat([v_p[:, None].expand(-1, classes, -1, -1, -1), v_s], dim=-2)
@@ -105,7 +106,7 @@ def prefix_block(
     if rows is not None:
         return None, suffix[:, :, 0]
     (q_p,) = _project(block, normed_p, "q")
-    prefix_mask = None if mask is None else mask[:length, :length].to(prefix.dtype)
+    prefix_mask = None if mask is None else mask[:length, :length].to(q_p.dtype)
     out_p = F.scaled_dot_product_attention(q_p, k_p, v_p, attn_mask=prefix_mask)
     return _finish(block, prefix, out_p), suffix
 

@@ -94,3 +94,13 @@ def test_shared_prefix_gives_the_plain_logits_and_gradients(variant):
     scale = max(float(g.abs().max()) for g in grads_plain.values())
     for name, grad in grads_plain.items():  # absolute tolerance: some true gradients are exactly zero
         torch.testing.assert_close(grads_fast[name], grad, atol=1e-5 * scale, rtol=0, msg=name)
+
+
+def test_shortcuts_run_under_bf16_autocast():
+    # The masks must follow the queries' dtype (bf16 under autocast, as on a GPU with --amp).
+    fast, plain = build(seed=4), build(seed=4, share_prefix=False)
+    hsi, aux = patches(batch=2)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out_fast, out_plain = fast.eval()(hsi, aux).logits, plain.eval()(hsi, aux).logits
+    assert out_fast.dtype == torch.bfloat16
+    torch.testing.assert_close(out_fast.float(), out_plain.float(), atol=0.25, rtol=0)
