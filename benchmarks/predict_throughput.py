@@ -445,9 +445,9 @@ def main() -> None:
         metavar="C,K",
         help="HSI bands and classes of a CPU run (repeatable; default 8,6 and 144,15)",
     )
-    parser.add_argument("--naive-pixels", type=int, default=48, help="pixels the naive reference classifies")
+    parser.add_argument("--naive-pixels", type=int, default=96, help="pixels the naive reference classifies")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size of predict (CPU and RSS)")
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs; the best counts")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs; the best counts")
     parser.add_argument("--gpu-batch", type=int, default=256, help="batch size on CUDA")
     parser.add_argument("--gpu-block", type=int, default=128, help="side of the in-memory CUDA block")
     parser.add_argument(
