@@ -87,6 +87,8 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
     sidecars = (".aux.xml", ".ovr", ".msk")
     try:
         yield tmp
+        if tmp.exists():  # some writers (safetensors) recreate the file with private permissions
+            tmp.chmod(_default_mode(0o666))
         for ext in sidecars:
             side_tmp = Path(str(tmp) + ext)
             if side_tmp.exists():

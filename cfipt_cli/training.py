@@ -111,13 +111,23 @@ def check_fresh_output(out: Path, overwrite: bool) -> None:
         return
     is_model = modelio.is_model_folder(out)
     if not overwrite:
-        hint = " (an unfinished run: continue it with --resume)" if is_model else ""
+        hint = ""
+        if is_model and not _is_complete(out):
+            hint = " (an unfinished run: continue it with --resume)"
         raise OutputExistsError(f"{out} already exists{hint}; pass --overwrite to replace it")
     if out.is_dir() and not is_model and any(out.iterdir()):
         raise OutputExistsError(
             f"{out} is a folder that is not a cfipt model; refusing to replace it even with --overwrite, "
             "choose another --out"
         )
+
+
+def _is_complete(model_dir: Path) -> bool:
+    """Whether the model folder holds a finished run (an unreadable one counts as unfinished)."""
+    try:
+        return modelio.read_model_info(model_dir).complete
+    except CfiptError:
+        return False
 
 
 def resume_config(out: Path, asked: dict[str, Any]) -> TrainConfig:

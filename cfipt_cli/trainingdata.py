@@ -83,7 +83,8 @@ def labelled_pixels(scene: Scene, drop_empty_classes: bool = False) -> LabelledP
 
     Raises:
         DataError: no training pixel at all; a label not in the class table; a class without any
-            training pixel (unless `drop_empty_classes`, which drops it with a warning).
+            training pixel (unless `drop_empty_classes`, which drops it with a warning); fewer than
+            two classes left to train.
     """
     rows, cols, ids = _labelled_positions(scene)
     if len(ids) == 0:
@@ -110,6 +111,12 @@ def labelled_pixels(scene: Scene, drop_empty_classes: bool = False) -> LabelledP
             "class %r (id %d) has no training pixel and is dropped: the model cannot predict it", c.name, c.id
         )
     kept = ClassTable(c for c in table if c.id in present)
+    if len(kept.ids) < 2:
+        only = f"only class {kept.names[0]!r} (id {kept.ids[0]})" if len(kept.ids) else "no class"
+        raise DataError(
+            f"scene {scene.root} has training pixels of {only}: a classifier needs at least two "
+            "classes; label pixels of the other land covers (check --label-field)"
+        )
     index_of = {cid: k for k, cid in enumerate(kept.ids)}
     targets = np.array([index_of[int(i)] for i in ids], dtype=np.int64)
     dropped = [{"id": c.id, "name": c.name} for c in empty]

@@ -86,6 +86,20 @@ def test_outputs_get_the_usual_permissions(tmp_path):
     assert (tmp_path / "scene").stat().st_mode & 0o777 == 0o755
 
 
+def test_a_writer_that_recreates_the_file_privately_still_gives_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "model.safetensors") as tmp:
+            tmp.unlink()  # as safetensors does: a new file, created 0600
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -56,6 +56,7 @@ def test_existing_output_is_untouched_without_overwrite(cli_model, capsys):
     before = snapshot(out)
     code, _, stderr = run(argv, capsys)
     assert code == 1 and "already exists" in stderr and "--overwrite" in stderr
+    assert "--resume" not in stderr  # a finished model is not "an unfinished run"
     assert snapshot(out) == before
 
 
@@ -165,3 +166,8 @@ def test_resume_keeps_saved_options(small_scene, unfinished, capsys):
     assert json.loads(stdout)["resumed_from_epoch"] == 1
     assert "loss=" in stderr and "epoch=2/2" in stderr  # -v shows the progress bar on stderr
     assert read_model_info(unfinished).meta["status"] == "complete"
+
+
+def test_unfinished_output_suggests_resume(small_scene, unfinished, capsys):
+    code, _, stderr = run(["train", small_scene, "--out", unfinished, *TINY], capsys)
+    assert code == 1 and "unfinished run" in stderr and "--resume" in stderr

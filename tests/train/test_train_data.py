@@ -54,6 +54,12 @@ def test_class_without_training_pixel_fails_or_is_dropped(tmp_path, caplog):
     assert "'Buildings' (id 5) has no training pixel and is dropped" in caplog.text
 
 
+def test_a_single_class_cannot_be_trained(tmp_path):
+    scene = Scene.open(write_scene(tmp_path / "one", n_classes=1))
+    with pytest.raises(DataError, match=r"only class .* needs at least two classes.*--label-field"):
+        labelled_pixels(scene)
+
+
 def test_validation_split_is_stratified_and_seeded():
     targets = np.repeat(np.arange(3), [10, 20, 1])
     train, val = split_validation(targets, 0.2, seed=3)
