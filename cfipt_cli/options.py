@@ -13,12 +13,11 @@ DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.", metavar="DEVICE")
 ]
 AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (ignored on CPU).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.", metavar="N")]
 CreationOptions = Annotated[
     list[str] | None,
     typer.Option("--co", help="GDAL creation option NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
 ]
-NodataOpt = Annotated[float | None, typer.Option("--nodata", help="Nodata value of the input.")]
 ExistingPath = Annotated[Path, typer.Argument(help="An existing file or folder.")]
 
 

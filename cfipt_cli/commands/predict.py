@@ -59,28 +59,42 @@ def command(
         typer.Argument(help="A prepared scene folder (cfipt prepare).", metavar="SCENE", show_default=False),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="The classification map (GeoTIFF).", show_default=False)
+        Path,
+        typer.Option(
+            "--out", "-o", help="The classification map (GeoTIFF).", show_default=False, metavar="FILE"
+        ),
     ],
-    model: Annotated[Path, typer.Option("--model", "-m", help="The model folder (cfipt train).")] = Path(
-        "model"
-    ),
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Pixels per forward pass.")] = 64,
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="The model folder (cfipt train).", metavar="DIR")
+    ] = Path("model"),
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Pixels per forward pass.", metavar="N")
+    ] = 64,
     block_size: Annotated[
-        int, typer.Option("--block-size", min=1, help="Side of the square blocks read and written at once.")
+        int,
+        typer.Option(
+            "--block-size", min=1, help="Side of the square blocks read and written at once.", metavar="N"
+        ),
     ] = 512,
     device: DeviceOpt = "auto",
     amp: AmpOpt = False,
     proba: Annotated[
         Path | None,
-        typer.Option("--proba", help="Also write per-class probabilities (float32, a band per class)."),
+        typer.Option(
+            "--proba", help="Also write per-class probabilities (float32, a band per class).", metavar="FILE"
+        ),
     ] = None,
     confidence: Annotated[
         Path | None,
-        typer.Option("--confidence", help="Also write the winning class's probability (float32)."),
+        typer.Option(
+            "--confidence", help="Also write the winning class's probability (float32).", metavar="FILE"
+        ),
     ] = None,
     quicklook: Annotated[
         Path | None,
-        typer.Option("--quicklook", help="Also write a PNG picture of the map (at most 1024 px)."),
+        typer.Option(
+            "--quicklook", help="Also write a PNG picture of the map (at most 1024 px).", metavar="FILE"
+        ),
     ] = None,
     co: CreationOptions = None,
     overwrite: Overwrite = False,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cfipt_cli.options import CreationOptions, JsonOut, NodataOpt, Overwrite, SeedOpt, parse_creation_options
+from cfipt_cli.options import CreationOptions, JsonOut, Overwrite, SeedOpt, parse_creation_options
 
 PathList = list[Path] | None
 
@@ -21,42 +21,48 @@ def command(
         typer.Option(
             "--hsi",
             help="Hyperspectral raster (GDAL raster or .mat); its grid is the scene grid.",
-            metavar="PATH",
+            metavar="FILE",
         ),
     ],
     lidar: Annotated[
-        PathList, typer.Option("--lidar", help="LiDAR raster, e.g. a DSM (repeatable).", metavar="PATH")
+        PathList, typer.Option("--lidar", help="LiDAR raster, e.g. a DSM (repeatable).", metavar="FILE")
     ] = None,
-    sar: Annotated[PathList, typer.Option("--sar", help="SAR raster (repeatable).", metavar="PATH")] = None,
+    sar: Annotated[PathList, typer.Option("--sar", help="SAR raster (repeatable).", metavar="FILE")] = None,
     labels: Annotated[
         Path | None,
         typer.Option(
             "--labels",
             help="Training labels: vector layer (shp/gpkg/geojson) or label raster (0 = unlabelled).",
-            metavar="PATH",
+            metavar="FILE",
         ),
     ] = None,
     label_field: Annotated[
         str | None,
         typer.Option(
-            "--label-field", help="Attribute of the vector labels holding class names or integer ids."
+            "--label-field",
+            help="Attribute of the vector labels holding class names or integer ids.",
+            metavar="NAME",
         ),
     ] = None,
     test_labels: Annotated[
         Path | None,
         typer.Option(
-            "--test-labels", help="Independent test labels (same kind as --labels).", metavar="PATH"
+            "--test-labels", help="Independent test labels (same kind as --labels).", metavar="FILE"
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Scene folder to write.")] = Path("scene"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scene folder to write.", metavar="DIR")] = Path(
+        "scene"
+    ),
     train_per_class: Annotated[
-        int, typer.Option("--train-per-class", help="Training pixels per class.")
+        int, typer.Option("--train-per-class", help="Training pixels per class.", metavar="N")
     ] = 40,
     seed: SeedOpt = 0,
     split: Annotated[
         str,
         typer.Option(
-            "--split", help="random (paper protocol) or blocks (test patches never overlap training patches)."
+            "--split",
+            help="random (paper protocol) or blocks (test patches never overlap training patches).",
+            metavar="MODE",
         ),
     ] = "random",
     patch_size: Annotated[
@@ -64,10 +70,11 @@ def command(
         typer.Option(
             "--patch-size",
             help="Patch size p; the blocks split keeps test pixels at least p pixels from training pixels.",
+            metavar="N",
         ),
     ] = 11,
     block_size: Annotated[
-        int, typer.Option("--block-size", help="Block side in pixels for --split blocks.")
+        int, typer.Option("--block-size", help="Block side in pixels for --split blocks.", metavar="N")
     ] = 64,
     all_touched: Annotated[
         bool,
@@ -83,21 +90,34 @@ def command(
             "--resampling",
             help="Resampling of LiDAR/SAR onto the HSI grid "
             "(rasterio names: bilinear, cubic, average, nearest...).",
+            metavar="METHOD",
         ),
     ] = "bilinear",
-    nodata: NodataOpt = None,
+    nodata: Annotated[
+        float | None,
+        typer.Option(
+            "--nodata",
+            help="Nodata value of the HSI input (overrides the file's own); LiDAR/SAR take --lidar-nodata, "
+            "--sar-nodata.",
+            metavar="VALUE",
+        ),
+    ] = None,
     lidar_nodata: Annotated[
         float | None,
-        typer.Option("--lidar-nodata", help="Nodata value of the LiDAR rasters (overrides theirs)."),
+        typer.Option(
+            "--lidar-nodata", help="Nodata value of the LiDAR rasters (overrides theirs).", metavar="VALUE"
+        ),
     ] = None,
     sar_nodata: Annotated[
         float | None,
-        typer.Option("--sar-nodata", help="Nodata value of the SAR rasters (overrides theirs)."),
+        typer.Option(
+            "--sar-nodata", help="Nodata value of the SAR rasters (overrides theirs).", metavar="VALUE"
+        ),
     ] = None,
     class_names: Annotated[
         Path | None,
         typer.Option(
-            "--class-names", help="CSV (id,name[,#rrggbb]) or JSON file naming the classes.", metavar="PATH"
+            "--class-names", help="CSV (id,name[,#rrggbb]) or JSON file naming the classes.", metavar="FILE"
         ),
     ] = None,
     mat_key: Annotated[
@@ -106,7 +126,7 @@ def command(
             "--mat-key",
             help="Variable to read from .mat inputs when several could be the image (repeatable; "
             "each file uses the first key it holds).",
-            metavar="KEY",
+            metavar="NAME",
         ),
     ] = None,
     co: CreationOptions = None,

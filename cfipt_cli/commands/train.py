@@ -51,56 +51,74 @@ def _explicit(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
 
 def command(
     ctx: typer.Context,
-    scene: Annotated[Path, typer.Argument(help="Scene folder written by 'cfipt prepare'.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")] = Path("model"),
+    scene: Annotated[
+        Path,
+        typer.Argument(help="Scene folder written by 'cfipt prepare'.", metavar="SCENE", show_default=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.", metavar="DIR")] = Path(
+        "model"
+    ),
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="TOML file with any training option; flags win.", metavar="TOML"),
+        typer.Option("--config", help="TOML file with any training option; flags win.", metavar="FILE"),
     ] = None,
     clip: Annotated[
-        str, typer.Option("--clip", help="open_clip model name of the frozen backbone.")
+        str, typer.Option("--clip", help="open_clip model name of the frozen backbone.", metavar="NAME")
     ] = DEFAULTS.clip_model,
     pretrained: Annotated[
         str,
         typer.Option(
-            "--pretrained", help="Backbone weights: open_clip tag, checkpoint file, or none (random)."
+            "--pretrained",
+            help="Backbone weights: open_clip tag, checkpoint file, or none (random).",
+            metavar="WEIGHTS",
         ),
     ] = DEFAULTS.pretrained,
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = DEFAULTS.epochs,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.", metavar="N")] = DEFAULTS.epochs,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Samples per class-balanced batch.")
+        int, typer.Option("--batch-size", help="Samples per class-balanced batch.", metavar="N")
     ] = DEFAULTS.batch_size,
-    lr: Annotated[float, typer.Option("--lr", help="AdamW peak learning rate.")] = DEFAULTS.lr,
+    lr: Annotated[
+        float, typer.Option("--lr", help="AdamW peak learning rate.", metavar="RATE")
+    ] = DEFAULTS.lr,
     weight_decay: Annotated[
-        float, typer.Option("--weight-decay", help="AdamW weight decay.")
+        float, typer.Option("--weight-decay", help="AdamW weight decay.", metavar="VALUE")
     ] = DEFAULTS.weight_decay,
     warmup_epochs: Annotated[
-        int, typer.Option("--warmup-epochs", help="Linear warm-up epochs before the cosine decay.")
+        int,
+        typer.Option("--warmup-epochs", help="Linear warm-up epochs before the cosine decay.", metavar="N"),
     ] = DEFAULTS.warmup_epochs,
     device: DeviceOpt = DEFAULTS.device,
     amp: AmpOpt = DEFAULTS.amp,
     seed: SeedOpt = DEFAULTS.seed,
     val_fraction: Annotated[
         float,
-        typer.Option("--val-fraction", help="Share of each class's training pixels held out for validation."),
+        typer.Option(
+            "--val-fraction",
+            help="Share of each class's training pixels held out for validation.",
+            metavar="FRACTION",
+        ),
     ] = DEFAULTS.val_fraction,
     num_workers: Annotated[
-        int, typer.Option("--num-workers", help="DataLoader workers (when patches are read from disk).")
+        int,
+        typer.Option(
+            "--num-workers", help="DataLoader workers (when patches are read from disk).", metavar="N"
+        ),
     ] = DEFAULTS.num_workers,
     augment: Annotated[
         bool, typer.Option("--augment/--no-augment", help="Random flips and rot90.")
     ] = DEFAULTS.augment,
     patch_size: Annotated[
-        int, typer.Option("--patch-size", help="Patch size p (odd).")
+        int, typer.Option("--patch-size", help="Patch size p (odd).", metavar="N")
     ] = DEFAULTS.patch_size,
     prompt_length: Annotated[
-        int, typer.Option("--prompt-length", help="Prompt tokens n per layer (even).")
+        int, typer.Option("--prompt-length", help="Prompt tokens n per layer (even).", metavar="N")
     ] = DEFAULTS.prompt_length,
     prompt_depth: Annotated[
-        int, typer.Option("--prompt-depth", help="Prompted layers L.")
+        int, typer.Option("--prompt-depth", help="Prompted layers L.", metavar="N")
     ] = DEFAULTS.prompt_depth,
     variant: Annotated[
-        str, typer.Option("--variant", help="full, or a paper ablation: 1, 2, 3, 4a, 4b, 4c, 4d.")
+        str,
+        typer.Option("--variant", help="full, or a paper ablation: 1, 2, 3, 4a, 4b, 4c, 4d.", metavar="NAME"),
     ] = DEFAULTS.variant,
     drop_empty_classes: Annotated[
         bool,
