@@ -1,7 +1,8 @@
 """`cfipt evaluate`: accuracy of a classification map against a reference, and summaries over runs.
 
-The reference is a prepared scene folder (its test labels), a label raster or a vector file. It is put on
-the map's grid (nearest resampling, or rasterisation for vectors) and read window by window, so a scene
+The reference is a prepared scene folder (its test labels), a label raster, a vector file or a benchmark
+.mat label array. It is put on the map's grid (nearest resampling, or rasterisation for vectors; a .mat
+array has no georeference and must already have the map's shape) and read window by window, so a scene
 larger than memory is evaluated in constant memory: only the counts of (reference value, map value)
 pairs are kept. Classes are then matched by name through the class tables of both sides (ids when
 either side has no names), the confusion matrix is built and the metrics of `cfipt_cli.metrics` follow.
@@ -13,6 +14,7 @@ import contextlib
 import json
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from cfipt_cli.atomic import read_json_document
 from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.log import get_logger
+from cfipt_cli.matfiles import MatArray, is_mat, is_v73, open_mat
 from cfipt_cli.metrics import AccuracyMetrics, accuracy_metrics, mean_std
 from cfipt_cli.scene import Scene
 
@@ -83,6 +86,7 @@ class EvaluationResult:
     metrics: AccuracyMetrics
     reference_without_prediction: int
     warnings: list[str] = field(default_factory=list)
+    reference_mat_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The report as plain JSON types (NaN becomes null); the schema every report format reads."""
@@ -115,6 +119,7 @@ class EvaluationResult:
                 "path": str(self.reference_path),
                 "kind": self.reference_kind,
                 "field": self.reference_field,
+                "mat_key": self.reference_mat_key,
             },
             "class_matching": self.class_matching,
             "pixels": {
@@ -184,13 +189,18 @@ def _windows(width: int, height: int, block: int) -> Iterator[Any]:
 
 
 def _open_raster(path: Path, what: str, stack: contextlib.ExitStack) -> Any:
+    """Open a raster for reading. A raster without geotransform is a plain pixel grid (a scene prepared
+    from .mat files, its maps), a case `_on_grid` handles and reports itself: rasterio's
+    NotGeoreferencedWarning about it is silenced here, and only it."""
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     if not path.exists():
         raise InputNotFoundError(f"{what} {path} does not exist")
     try:
-        return stack.enter_context(rasterio.open(path))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+            return stack.enter_context(rasterio.open(path))
     except RasterioIOError as exc:
         raise DataError(f"{what} {path} is not a readable raster: {exc}") from exc
 
@@ -205,7 +215,11 @@ def _same_grid(src: Any, grid: Grid) -> bool:
 
 
 def _intersects(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    """Whether two (west, south, east, north) boxes overlap; a pixel grid (rows going down in y) gives
+    south > north, so each box is put in order first."""
+    ax0, ax1, ay0, ay1 = min(a[0], a[2]), max(a[0], a[2]), min(a[1], a[3]), max(a[1], a[3])
+    bx0, bx1, by0, by1 = min(b[0], b[2]), max(b[0], b[2]), min(b[1], b[3]), max(b[1], b[3])
+    return ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1
 
 
 def _check_overlap(bounds: tuple[float, ...], grid: Grid, what: str, path: Path) -> None:
@@ -235,6 +249,11 @@ def _on_grid(
             f"{what} {path} and the map are on different grids and one has no CRS; cannot align them"
         )
     src_crs, dst_crs = src.crs, grid.crs
+    if src_crs is None and (src.transform.is_identity or grid.transform.is_identity):
+        raise DataError(
+            f"{what} {path} ({src.height} x {src.width} px) and the map ({grid.height} x {grid.width} px) "
+            "have no georeference and different shapes; without georeference the pixel grids must match"
+        )
     if src_crs is None:  # two pixel grids without CRS: compare them in one arbitrary planar CRS
         src_crs = dst_crs = CRS.from_epsg(3857)
         _check_overlap(src.bounds, grid, what, path)
@@ -271,18 +290,23 @@ def _raster_reader(
 
 
 # ---------------------------------------------------------------------------------------------------
-# References: scene folder, label raster, vector file
+# References: scene folder, label raster, vector file, .mat label array
 # ---------------------------------------------------------------------------------------------------
 
+_KIND_WORDS = {"scene": "scene folder", "raster": "raster", "mat": ".mat file", "vector": "vector file"}
 
-def reference_kind(path: Path, field_name: str | None) -> str:
-    """'scene' (a folder), 'vector' (with a field) or 'raster'.
+
+def reference_kind(path: Path, field_name: str | None, mat_keys: Sequence[str] = ()) -> str:
+    """'scene' (a folder), 'mat' (a .mat file), 'vector' (with a field) or 'raster'.
 
     Raises:
-        CfiptUsageError: a vector file without --field, or --field with a raster or scene.
+        CfiptUsageError: a vector file without --field, --field with a raster, scene or .mat file, or
+            --mat-key with anything but a .mat file.
     """
     if path.is_dir():
         kind = "scene"
+    elif is_mat(path):
+        kind = "mat"
     elif field_name is not None:
         kind = "vector"
     elif path.suffix.lower() in VECTOR_SUFFIXES:
@@ -290,8 +314,67 @@ def reference_kind(path: Path, field_name: str | None) -> str:
     else:
         kind = "raster"
     if field_name is not None and kind != "vector":
-        raise CfiptUsageError(f"--field applies to vector references only; {path} is a {kind}")
+        raise CfiptUsageError(f"--field applies to vector references only; {path} is a {_KIND_WORDS[kind]}")
+    if mat_keys and kind != "mat":
+        raise CfiptUsageError(f"--mat-key applies to .mat references only; {path} is a {_KIND_WORDS[kind]}")
     return kind
+
+
+def _mat_variables(path: Path) -> list[str]:
+    """The variable names of a MATLAB v5 or v7.3 file (for messages)."""
+    if is_v73(path):
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            return [k for k in h5 if not k.startswith("#")]
+    import scipy.io
+
+    return [name for name, _shape, _cls in scipy.io.whosmat(str(path))]
+
+
+def _open_mat_labels(
+    path: Path, mat_keys: Sequence[str], grid: Grid, stack: contextlib.ExitStack
+) -> MatArray:
+    """The label array of a .mat file, checked to be one 2-D numeric array with the map's shape."""
+    mat = open_mat(path, mat_keys)
+    stack.callback(mat.close)
+    if mat_keys and mat.key not in mat_keys:
+        names = ", ".join(_mat_variables(path)) or "none"
+        raise DataError(
+            f"reference {path} has no variable {' or '.join(map(repr, mat_keys))} (--mat-key); "
+            f"its variables: {names}"
+        )
+    bands, rows, cols = mat.shape
+    if bands != 1:
+        raise DataError(
+            f"reference {path} variable {mat.key!r} is a {rows} x {cols} x {bands} cube, not a 2-D label "
+            "array; choose the label variable with --mat-key"
+        )
+    if mat.dtype.kind not in "biuf":
+        raise DataError(f"reference {path} variable {mat.key!r} holds {mat.dtype} values, not class ids")
+    if (rows, cols) != (grid.height, grid.width):
+        raise DataError(
+            f"reference {path} variable {mat.key!r} is {rows} x {cols} px but the map is "
+            f"{grid.height} x {grid.width} px; a .mat reference has no georeference, so it must have "
+            "the map's shape (rows x columns)"
+        )
+    return mat
+
+
+def _mat_reader(
+    path: Path, mat_keys: Sequence[str], grid: Grid, notes: list[str], stack: contextlib.ExitStack
+) -> tuple[LabelReader, str]:
+    """A .mat label array (0 = unlabelled) read on the map grid, pixel for pixel, and its variable name."""
+    mat = _open_mat_labels(path, mat_keys, grid, stack)
+    if grid.crs is not None:
+        _warn(notes, f"reference {path} has no georeference; assuming it is on the map's pixel grid")
+    what = f"reference {path} ({mat.key})"
+
+    def read(window: Any) -> np.ndarray:
+        block = mat.read(int(window.row_off), int(window.col_off), int(window.height), int(window.width))
+        return class_ids(block[0], [], what)
+
+    return read, mat.key
 
 
 class _SceneLabels:
@@ -578,17 +661,20 @@ def evaluate_map(
     *,
     all_touched: bool = False,
     map_classes: ClassTable | None = None,
+    mat_keys: Sequence[str] = (),
     block_size: int = BLOCK_SIZE,
 ) -> EvaluationResult:
     """Accuracy of a classification map against a reference.
 
     Args:
         map_path: the classification map (one band of class ids; 0 and its nodata are left out).
-        reference: a prepared scene folder (its test labels), a label raster, or a vector file.
+        reference: a prepared scene folder (its test labels), a label raster, a vector file, or a .mat
+            file holding a 2-D label array of the map's shape (0 = unlabelled; no georeference).
         field: the attribute of a vector reference holding class names or ids.
         nodata: a map value to leave out besides the map's own nodata and 0.
         all_touched: rasterise vector references with every touched pixel (GDAL ALL_TOUCHED).
         map_classes: the map's class table when it has no `.aux.xml` (from the model or scene).
+        mat_keys: variables to read from a .mat reference (`--mat-key`); the first one it holds is used.
         block_size: window size of the block-wise read.
 
     Returns:
@@ -600,15 +686,20 @@ def evaluate_map(
     map_file, ref_path = Path(map_path), Path(reference)
     if not ref_path.exists():
         raise InputNotFoundError(f"reference {ref_path} does not exist")
-    kind = reference_kind(ref_path, field)
+    kind = reference_kind(ref_path, field, mat_keys)
     notes: list[str] = []
+    mat_key: str | None = None
     with contextlib.ExitStack() as stack:
         map_src = _open_raster(map_file, "map", stack)
         grid = Grid(map_src.crs, map_src.transform, map_src.width, map_src.height)
         map_table = map_classes or ClassTable.from_aux_xml(map_file)
         read_reference: LabelReader
+        ref_table: ClassTable | None
         if kind == "scene":
             read_reference, ref_table = _scene_reader(ref_path, grid, notes, stack)
+        elif kind == "mat":  # a benchmark label array: no class names, so classes are matched by id
+            read_reference, mat_key = _mat_reader(ref_path, mat_keys, grid, notes, stack)
+            ref_table = None
         elif kind == "vector" and field is not None:
             read_reference, ref_table = _vector_reader(ref_path, field, grid, map_table, all_touched, notes)
         else:
@@ -628,7 +719,9 @@ def evaluate_map(
     map_values = {m for _, m in pairs}
     classes, mode = match_classes(ref_table, map_table, ref_values, map_values, notes)
     metrics = accuracy_metrics(_matrix(classes, pairs))
-    return EvaluationResult(map_file, ref_path, kind, field, mode, classes, metrics, lost, notes)
+    return EvaluationResult(
+        map_file, ref_path, kind, field, mode, classes, metrics, lost, notes, reference_mat_key=mat_key
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -659,19 +752,42 @@ def _stat(values: Sequence[float | None]) -> dict[str, Any]:
     return {"mean": _finite(mean), "std": _finite(std), "n": n}
 
 
+def check_class_tables(paths: Sequence[str | Path], reports: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse reports whose class tables disagree: one class id with two names (compared as class
+    matching does, ignoring case and repeated blanks). A class that only some reports list is fine (a
+    class one seed never predicted, a stray map value); averaging runs of other class tables is not.
+
+    Raises:
+        DataError: the first report, in the given order, naming a class id differently from an earlier one.
+    """
+    first: dict[int, tuple[str, str | Path]] = {}
+    for path, report in zip(paths, reports, strict=True):
+        for c in report["classes"]:
+            class_id, name = int(c["id"]), str(c["name"])
+            seen_name, seen_path = first.setdefault(class_id, (name, path))
+            if _name_key(seen_name) != _name_key(name):
+                raise DataError(
+                    f"report {path} names class {class_id} {name!r} but {seen_path} names it {seen_name!r}; "
+                    "--summary averages runs that share one class table"
+                )
+
+
 def summarise_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
     """Mean and standard deviation (sample, n - 1) of every metric over several runs' JSON reports.
 
     Per-class figures are matched by class name across runs; a class absent from the reference of a
-    run does not count in that run (its `n` says how many runs count).
+    run does not count in that run (its `n` says how many runs count). The runs must share their class
+    table (`check_class_tables`).
 
     Raises:
         CfiptUsageError: no report given.
-        InputNotFoundError, DataError: a report is missing or not a cfipt evaluation report.
+        InputNotFoundError, DataError: a report is missing or not a cfipt evaluation report, or the
+            reports' class tables differ.
     """
     if not paths:
         raise CfiptUsageError("--summary needs at least one JSON report")
     reports = [read_report(p) for p in paths]
+    check_class_tables(paths, reports)
     per_class: dict[str, dict[str, Any]] = {}
     for report in reports:
         for c in report["classes"]:

@@ -136,8 +136,9 @@ def markdown_report(report: Report) -> str:
         headers, rows = headers[:-1], [r[:-1] for r in rows]
     table = markdown_grid(headers, rows, [True, False, True, True, True, True, True, False][: len(headers)])
     ref = report["reference"]
+    kind = f"{ref['kind']} {ref['mat_key']}" if ref.get("mat_key") else ref["kind"]
     title = (
-        f"Accuracy of {report['map']} against {ref['path']} ({ref['kind']}): "
+        f"Accuracy of {report['map']} against {ref['path']} ({kind}): "
         f"{n} pixels, classes matched by {report['class_matching']}."
     )
     legend = (

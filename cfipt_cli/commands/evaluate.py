@@ -74,11 +74,8 @@ def _evaluation(
 def command(
     inputs: Annotated[
         list[Path] | None,
-        typer.Argument(
-            metavar="MAP",
-            help="The classification map (GeoTIFF); with --summary, the JSON reports of several runs.",
-            show_default=False,
-        ),
+        # Described in the docstring: Typer would list a variadic argument as "MAP <list[Path]>".
+        typer.Argument(metavar="MAP", show_default=False, hidden=True),
     ] = None,
     reference: Annotated[
         str | None,
@@ -86,7 +83,8 @@ def command(
             "--reference",
             "-r",
             metavar="REF",
-            help="A prepared scene folder (its test labels), a label raster, or a vector file (with --field).",
+            help="A prepared scene folder (its test labels), a label raster, a vector file (with --field) "
+            "or a .mat label array of the map's shape.",
         ),
     ] = None,
     field: Annotated[
@@ -103,6 +101,15 @@ def command(
             "--classes",
             metavar="PATH",
             help="Class table of the map when it has no .aux.xml: a scene or model folder or its JSON.",
+        ),
+    ] = None,
+    mat_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mat-key",
+            metavar="KEY",
+            help="Variable to read from a .mat reference when several could be the labels (repeatable; "
+            "the first key the file holds is used).",
         ),
     ] = None,
     all_touched: Annotated[
@@ -133,23 +140,35 @@ def command(
 ) -> None:
     """Accuracy of a classification map against a reference: OA, AA, kappa, per-class figures.
 
+    MAP is the classification map (GeoTIFF); with --summary, the MAPs are the JSON reports of several
+    runs of one experiment (same class table).
+
     Examples:
 
       cfipt evaluate map.tif --reference scene/ --out report
 
       cfipt evaluate map.tif --reference roads.gpkg --field landcover --json
 
+      cfipt evaluate map.tif --reference Trento_gt.mat
+
       cfipt evaluate --summary runs/*/report.json --out summary
     """
     paths = list(inputs or [])
     stdout_format = _stdout_format(fmt, json_out)
-    options = {"field": field, "nodata": nodata, "classes": classes, "all_touched": all_touched}
+    options = {
+        "field": field,
+        "nodata": nodata,
+        "classes": classes,
+        "all_touched": all_touched,
+        "mat_keys": list(mat_key or []),
+    }
     if summary:
         flags = {
             "--reference": reference,
             "--field": field,
             "--nodata": nodata,
             "--classes": classes,
+            "--mat-key": mat_key or None,
             "--all-touched": all_touched or None,
             "--plot": plot,
         }

@@ -2,23 +2,59 @@
 
 Written here with rasterio directly, so that these tests depend on no other cfipt command. A module with
 a unique name (not conftest) so that test modules can import it whatever else pytest collects.
+
+`crs=None, transform=None` writes a plain pixel grid the way `cfipt prepare` and `cfipt predict` do for
+.mat inputs: no CRS and no geotransform at all (rasterio warns NotGeoreferencedWarning when it opens one).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.classes import ClassTable
 
 UTM = "EPSG:32618"
 # A 10 m grid in UTM 18N (the area of the rasterio sample files).
 GRID_TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)
+# ../shared/data next to the repository: small real benchmark files (see its README.md).
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of the shared real-data folder; the calling test is skipped when it is not there."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data file {path} is not available")
+    return path
+
+
+def _georeference(profile: dict[str, Any], crs: str | None, transform: Affine | None) -> dict[str, Any]:
+    if crs is not None:
+        profile["crs"] = crs
+    if transform is not None:
+        profile["transform"] = transform
+    return profile
+
+
+def write_v73(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """A MATLAB v7.3 file: HDF5 with a 512-byte text header, arrays stored column-major (axes reversed)."""
+    with h5py.File(path, "w", userblock_size=512) as h5:
+        for key, value in arrays.items():
+            h5.create_dataset(key, data=np.asarray(value).T)
+    with open(path, "r+b") as fh:
+        fh.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: test HDF5 schema 1.00 .")
+    return path
 
 
 def write_raster(
@@ -26,7 +62,7 @@ def write_raster(
     array: np.ndarray,
     *,
     crs: str | None = UTM,
-    transform: Affine = GRID_TRANSFORM,
+    transform: Affine | None = GRID_TRANSFORM,
     nodata: float | None = 0,
     classes: ClassTable | None = None,
 ) -> Path:
@@ -37,13 +73,12 @@ def write_raster(
         "height": array.shape[0],
         "count": 1,
         "dtype": array.dtype.name,
-        "transform": transform,
         "nodata": nodata,
     }
-    if crs is not None:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a pixel grid on purpose
+        with rasterio.open(path, "w", **_georeference(profile, crs, transform)) as dst:
+            dst.write(array, 1)
     if classes is not None:
         classes.write_aux_xml(path)
     return path
@@ -56,25 +91,24 @@ def write_scene(
     classes: ClassTable,
     *,
     crs: str | None = UTM,
-    transform: Affine = GRID_TRANSFORM,
+    transform: Affine | None = GRID_TRANSFORM,
 ) -> Path:
     """A scene folder with the keys of docs/architecture.md and the four rasters (a 2-band stack)."""
     folder.mkdir(parents=True)
     height, width = test_labels.shape
     stack = np.random.default_rng(0).random((2, height, width), dtype=np.float32)
-    with rasterio.open(
-        folder / "stack.tif",
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=2,
-        dtype="float32",
-        crs=crs,
-        transform=transform,
-        nodata=float("nan"),
-    ) as dst:
-        dst.write(stack)
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 2,
+        "dtype": "float32",
+        "nodata": float("nan"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a pixel grid on purpose
+        with rasterio.open(folder / "stack.tif", "w", **_georeference(profile, crs, transform)) as dst:
+            dst.write(stack)
     write_raster(
         folder / "mask.tif",
         np.ones_like(test_labels, dtype=np.uint8),
@@ -97,7 +131,7 @@ def write_scene(
         "width": width,
         "height": height,
         "crs": rasterio.crs.CRS.from_user_input(crs).to_wkt() if crs else None,
-        "transform": list(transform)[:6],
+        "transform": list(transform or Affine.identity())[:6],
         "georeferenced": crs is not None,
         "bands": [
             {"index": 1, "source": "hsi", "source_band": 1, "description": "hsi 1"},

@@ -10,6 +10,7 @@ import pytest
 from affine import Affine
 from evaluate_builders import GRID_TRANSFORM, perturb, write_raster, write_scene
 
+from cfipt_cli.classes import ClassTable
 from cfipt_cli.reports import markdown_grid, read_confusion_csv
 
 
@@ -184,6 +185,55 @@ def test_summary_mean_and_std_match_numpy(run_cli, tmp_path, table):
     oa = summary["overall_accuracy"]
     assert f"{100 * oa['mean']:.2f} ± {100 * oa['std']:.2f}" in md
     assert (tmp_path / "summary.csv").read_text().splitlines()[1].startswith("overall_accuracy,,,")
+
+
+def _reports_with_tables(run_cli, folder, tables):
+    """One evaluation report per class table: the same labels and map, named by each table."""
+    rng = np.random.default_rng(31)
+    reference = rng.integers(0, 4, (30, 30)).astype(np.uint8)
+    prediction = perturb(reference, 3, 0.2, 32)
+    paths = []
+    for i, table in enumerate(tables):
+        write_raster(folder / f"ref{i}.tif", reference, classes=table)
+        write_raster(folder / f"map{i}.tif", prediction, classes=table)
+        paths.append(folder / f"r{i}.json")
+        code, _, err = run_cli(
+            "evaluate", folder / f"map{i}.tif", "-r", folder / f"ref{i}.tif", "-o", paths[-1].with_suffix("")
+        )
+        assert code == 0, err
+    return paths
+
+
+def test_summary_refuses_reports_of_different_class_tables(run_cli, tmp_path):
+    fruit = ClassTable.from_names(["Apple trees", "Buildings", "Ground"])
+    other = ClassTable.from_names(["Box", "Buildings", "Ground"])
+    paths = _reports_with_tables(run_cli, tmp_path, [fruit, fruit, other])
+    code, out, err = run_cli("evaluate", "--summary", *paths, "--out", tmp_path / "summary")
+    assert (code, out) == (1, "")
+    assert err.startswith("cfipt: error:") and err.count("\n") == 1
+    assert f"report {paths[2]} names class 1 'Box' but {paths[0]} names it 'Apple trees'" in err
+    assert not list(tmp_path.glob("summary*"))
+
+
+def test_summary_accepts_one_class_table_however_spelt_and_classes_missing_from_some_runs(run_cli, tmp_path):
+    """Names compare as class matching does; a class only some runs list (a stray value) is no conflict."""
+    base = ClassTable.from_names(["Apple trees", "Buildings", "Ground"])
+    spelt = ClassTable.from_names(["apple  Trees", "BUILDINGS", "Ground"])
+    extra = ClassTable.from_names(["Apple trees", "Buildings", "Ground", "Roads"])
+    paths = _reports_with_tables(run_cli, tmp_path, [base, spelt, extra])
+    code, out, err = run_cli("evaluate", "--summary", *paths, "--json")
+    summary = json.loads(out)
+    assert code == 0 and err == "" and summary["n_runs"] == 3
+    assert [c["name"] for c in summary["classes"]] == ["Apple trees", "Buildings", "Ground", "Roads"]
+    assert summary["classes"][0]["producer_accuracy"]["n"] == 3
+
+
+def test_help_names_the_positional_argument_without_a_python_type(run_cli):
+    code, out, _ = run_cli("evaluate", "--help")
+    assert code == 0
+    assert out.splitlines()[0] == "Usage: cfipt evaluate [OPTIONS] [MAP]..."
+    assert "list[" not in out and "<path>" not in out and "Path]" not in out
+    assert "MAP is the classification map" in out and "--mat-key KEY" in out
 
 
 def test_summary_rejects_a_file_that_is_not_a_report(run_cli, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 import scipy.io
 from affine import Affine
-from evaluate_builders import GRID_TRANSFORM, UTM, perturb, write_raster, write_scene
+from evaluate_builders import GRID_TRANSFORM, UTM, perturb, shared_file, write_raster, write_scene
 from rasterio.warp import transform, transform_bounds
 from sklearn import metrics as sk
 
@@ -19,7 +19,6 @@ from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.evaluate import evaluate_map, load_class_table
 
-HOUSTON = Path(__file__).resolve().parents[3] / "shared" / "data" / "houston2013" / "TSLabel.mat"
 HOUSTON_NAMES = [
     "Healthy grass", "Stressed grass", "Synthetic grass", "Trees", "Soil", "Water", "Residential",
     "Commercial", "Road", "Highway", "Railway", "Parking lot 1", "Parking lot 2", "Tennis court",
@@ -74,7 +73,7 @@ def test_random_maps_match_sklearn(tmp_path, table, seed):
 @pytest.fixture(scope="module")
 def houston_maps(tmp_path_factory):
     """TSLabel as reference and a seeded perturbed copy (with nodata holes) as prediction, as GeoTIFFs."""
-    reference = scipy.io.loadmat(HOUSTON)["TSLabel"].astype(np.uint8)
+    reference = scipy.io.loadmat(shared_file("houston2013", "TSLabel.mat"))["TSLabel"].astype(np.uint8)
     rng = np.random.default_rng(2013)
     prediction = perturb(reference, 15, 0.08, 2013)
     prediction[reference == 0] = rng.integers(1, 16, int((reference == 0).sum()))
@@ -315,7 +314,12 @@ def test_vector_reference_with_class_names(tmp_path, table):
     # Matched case-insensitively; the report keeps the reference's spelling.
     assert counts == {"Water": 200, "trees": 50, "Grass": 0, "Road": 0, "Roof": 0}
     assert report["overall_accuracy"] == pytest.approx(50 / 250)
-    assert report["reference"] == {"path": str(tmp_path / "ref.gpkg"), "kind": "vector", "field": "landcover"}
+    assert report["reference"] == {
+        "path": str(tmp_path / "ref.gpkg"),
+        "kind": "vector",
+        "field": "landcover",
+        "mat_key": None,
+    }
 
 
 def test_vector_reference_in_another_crs_with_integer_ids(tmp_path):
