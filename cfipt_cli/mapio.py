@@ -82,25 +82,25 @@ def gdal_errors() -> tuple[type[Exception], ...]:
 
 
 def check_creation_options(
-    grid: RasterGrid, dtype: str, count: int, creation_options: Mapping[str, str]
+    grid: RasterGrid,
+    dtype: str,
+    count: int,
+    creation_options: Mapping[str, str],
+    what: str = "the class map",
+    defaults: Mapping[str, str] | None = None,
 ) -> None:
-    """Fail early (before any prediction) when GDAL refuses the creation options, e.g. BLOCKXSIZE=100.
+    """Fail early (before any prediction) when GDAL refuses the `--co` options, e.g. COMPRESS=NOPE.
 
-    A small in-memory GeoTIFF with the same profile is created and dropped. GDAL only warns about
-    unknown options or values; those warnings reach the log.
+    The options are checked against GDAL's creation option list, then a small in-memory GeoTIFF with
+    the same profile (`defaults` and the options over DEFAULT_CREATION_OPTIONS) is created and dropped;
+    see `cfipt_cli.creation_options`. Raises `CfiptUsageError` (exit 2).
     """
-    from rasterio.io import MemoryFile
+    from cfipt_cli.creation_options import check_creation_options as check
 
-    from cfipt_cli.errors import CfiptUsageError
-
-    small = RasterGrid(min(grid.width, 64), min(grid.height, 64), grid.crs, grid.transform)
-    try:
-        with MemoryFile() as memory, memory.open(**geotiff_profile(small, dtype, count, 0, creation_options)):
-            pass
-    except gdal_errors() as exc:
-        raise CfiptUsageError(
-            f"--co {creation_options}: GDAL refuses these creation options ({exc})"
-        ) from exc
+    options = {**(defaults or {}), **creation_options}
+    profile = geotiff_profile(grid, dtype, count, 0, options)
+    bands = "1 band" if count == 1 else f"{count} bands"
+    check(profile, creation_options, f"{what} ({dtype}, {bands})")
 
 
 def overview_factors(width: int, height: int) -> list[int]:

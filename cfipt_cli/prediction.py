@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -453,6 +453,7 @@ def predict_scene(
     from cfipt_cli.mapio import RasterGrid
 
     ranks = ranks or Ranks()
+    outputs = _validated_outputs(outputs)
     check_output_paths(outputs, scene, None)
     if settings.batch_size < 1:
         raise CfiptUsageError(f"--batch-size must be at least 1, not {settings.batch_size}")
@@ -526,11 +527,32 @@ def _check_creation_options(grid: Any, classes: ClassTable, outputs: PredictOutp
     from cfipt_cli import mapio
 
     co = outputs.creation_options
-    mapio.check_creation_options(grid, mapio.class_map_dtype(classes.max_id), 1, co)
+    map_dtype = mapio.class_map_dtype(classes.max_id)
+    mapio.check_creation_options(grid, map_dtype, 1, co, outputs.map_path.name)
     if outputs.proba_path is not None:
-        mapio.check_creation_options(grid, "float32", len(classes), {"INTERLEAVE": "BAND", **co})
+        band = {"INTERLEAVE": "BAND"}
+        mapio.check_creation_options(
+            grid, "float32", len(classes), co, outputs.proba_path.name, defaults=band
+        )
     if outputs.confidence_path is not None:
-        mapio.check_creation_options(grid, "float32", 1, co)
+        mapio.check_creation_options(grid, "float32", 1, co, outputs.confidence_path.name)
+
+
+def _scene_grid(scene: Scene) -> Any:
+    """The scene's pixel grid (a `mapio.RasterGrid`), read from its stack."""
+    import rasterio
+
+    from cfipt_cli.mapio import RasterGrid
+
+    with rasterio.open(scene.stack_path) as src:
+        return RasterGrid(src.width, src.height, src.crs, src.transform)
+
+
+def _validated_outputs(outputs: PredictOutputs) -> PredictOutputs:
+    """`outputs` with its `--co` options checked against GDAL's list and canonical (usage error, exit 2)."""
+    from cfipt_cli.creation_options import validate_creation_options
+
+    return replace(outputs, creation_options=validate_creation_options(outputs.creation_options))
 
 
 def _named_outputs(outputs: PredictOutputs) -> dict[str, Path]:
@@ -624,9 +646,12 @@ def run_predict(
     from cfipt_cli.modelio import WEIGHTS_NAME, file_sha256, load_model, read_model_info
     from cfipt_cli.scene import Scene
 
+    outputs = _validated_outputs(outputs)  # a bad --co is a usage error before anything is opened
     scene = Scene.open(scene_dir)
-    read_model_info(model_dir).check_scene(scene)  # fail fast, before building the backbone
+    described = read_model_info(model_dir)
+    described.check_scene(scene)  # fail fast, before building the backbone
     check_output_paths(outputs, scene, model_dir)
+    _check_creation_options(_scene_grid(scene), described.classes, outputs)  # GDAL's view, also early
     ranks, device = init_ranks(device_spec)
     try:
         model, info = load_model(model_dir, device)

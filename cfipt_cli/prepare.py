@@ -27,6 +27,7 @@ from cfipt_cli import __version__
 from cfipt_cli.atomic import atomic_dir, check_output
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.coreg import AlignedSource, align, parse_resampling
+from cfipt_cli.creation_options import probe_creation_options, validate_creation_options
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.labels import LabelSource, build_class_table, is_vector, open_labels, read_class_names
 from cfipt_cli.log import get_logger
@@ -131,6 +132,12 @@ def _check_options(
         raise CfiptUsageError("--test-labels needs --labels (the training labels)")
     if window < 16:
         raise CfiptUsageError("the window size must be at least 16 pixels")
+
+
+def _probe_stack_options(grid: Grid, n_bands: int, creation: dict[str, str]) -> None:
+    """GDAL creates stack.tif with the `--co` options (over STACK_OPTIONS) without complaint, or exit 2."""
+    profile = _profile(grid, n_bands, "float32", float("nan"), {**STACK_OPTIONS, **creation})
+    probe_creation_options(profile, creation, f"{STACK_NAME} (float32, {n_bands} bands)")
 
 
 # ------------------------------------------------------------------------------------------ open inputs
@@ -388,6 +395,7 @@ def prepare_scene(
     params = SplitParams(split, train_per_class, seed, patch_size, block_size)
     params.validate()
     _check_options(lidar, sar, labels, test_labels, window_size)
+    creation = validate_creation_options(creation_options)
     aux_resampling = parse_resampling(resampling)
     named = [
         ("HSI", hsi),
@@ -398,8 +406,9 @@ def prepare_scene(
         ("class-names file", class_names),
     ]
     _existing(named)
+    # Over an input is a usage error with or without --overwrite, so it comes before "already exists".
+    _refuse_output_over_inputs(Path(out), [p for _, p in named if p is not None])
     out_path = check_output(out, overwrite)
-    _refuse_output_over_inputs(out_path, [p for _, p in named if p is not None])
     user_table = read_class_names(class_names) if class_names is not None else None
     with ExitStack() as stack, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -429,8 +438,9 @@ def prepare_scene(
             aux_resampling.name,
             window_size,
         )
+        _probe_stack_options(grid, len(_band_descriptions(hsi_source.count, aux)), creation)
         with atomic_dir(out_path, overwrite) as folder:
-            summary = _build_scene(folder, context, user_table, dict(creation_options or {}), progress)
+            summary = _build_scene(folder, context, user_table, creation, progress)
     summary["out"] = str(out_path)
     return summary
 
