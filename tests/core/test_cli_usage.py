@@ -9,7 +9,8 @@ from typing import Annotated
 import pytest
 import typer
 
-from cfipt_cli.app import _hoist_verbosity, app, main
+from cfipt_cli.app import _command_tree, app, main
+from cfipt_cli.cli_args import hoist_verbosity
 from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE
 
 
@@ -131,7 +132,7 @@ def test_a_subcommand_own_quiet_is_not_moved(probe):
     ],
 )
 def test_hoist_verbosity(argv, expected):
-    assert _hoist_verbosity(argv) == expected
+    assert hoist_verbosity(_command_tree, argv) == expected
 
 
 @pytest.mark.parametrize("name", ["prepare", "train", "predict", "evaluate"])
