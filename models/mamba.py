@@ -228,6 +228,15 @@ def _selective_scan_streaming(
     return ys.permute(1, 3, 2, 0).flatten(-2)[..., :length]
 
 
+def _solver_settings(u: Tensor, chunk_size: int | None, parallel: bool | None) -> tuple[bool, int]:
+    """`parallel` (None: by the device of u) and the chunk length (None: that solver's default; >= 2)."""
+    if parallel is None:
+        parallel = u.device.type != "cpu"
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK_SIZE if parallel else SEQUENTIAL_CHUNK_SIZE
+    return parallel, max(2, chunk_size)
+
+
 def selective_scan(
     u: Tensor,
     delta: Tensor,
@@ -266,11 +275,7 @@ def selective_scan(
     Returns:
         The output y, (batch, d_inner, L).
     """
-    if parallel is None:
-        parallel = u.device.type != "cpu"
-    if chunk_size is None:
-        chunk_size = DEFAULT_CHUNK_SIZE if parallel else SEQUENTIAL_CHUNK_SIZE
-    chunk_size = max(2, chunk_size)
+    parallel, chunk_size = _solver_settings(u, chunk_size, parallel)
     if not parallel and not _needs_grad(u, delta, A, B, C, D, z, delta_bias):
         y = _selective_scan_streaming(u, delta, A, B, C, delta_bias, delta_softplus, chunk_size)
         return _finish(y, u, D, z)
@@ -302,12 +307,10 @@ def selective_scan_bidirectional(
     them, forwards and backwards, writing each output at its own position (no flips, no stacking).
     Otherwise both directions go through one `selective_scan` call, stacked along the batch.
     """
-    if parallel is None:
-        parallel = u.device.type != "cpu"
-    size = chunk_size or (DEFAULT_CHUNK_SIZE if parallel else SEQUENTIAL_CHUNK_SIZE)
+    parallel, size = _solver_settings(u, chunk_size, parallel)
     streamable = (
         not parallel
-        and u.shape[-1] <= max(2, size)
+        and u.shape[-1] <= size
         and u.numel() * A.shape[-1] * 4 <= BIDIRECTIONAL_DECAY_BYTES
         and not _needs_grad(u, delta, A, B, C, D, delta_bias)
     )

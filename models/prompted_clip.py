@@ -208,10 +208,8 @@ class PromptedCLIP(nn.Module):
         if prompts is not None:
             x = torch.cat([x, _batched(_layer(prompts, 0), x.shape[0]).to(x.dtype)], dim=1)
         x = visual.ln_pre(x)
-        if self.vision_shortcut:  # the last block at the class token only: (B, width)
-            x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None, pooled_row=0)
-        else:
-            x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None)
+        pooled_row = 0 if self.vision_shortcut else None  # the last block at the class token only
+        x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None, pooled_row)
         return F.normalize(self._pool_image(x, n_tokens), dim=-1)
 
     def _replace_last(self, x: Tensor, prompt: Tensor) -> Tensor:

@@ -121,13 +121,9 @@ class S2GPTMamba(nn.Module):
         """Prompts (L, n, w_src), P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, n, w_dst)."""
         x, z = self.mamba.in_proj(prompts.transpose(1, 2)).chunk(2, dim=-1)  # (L, w, E) each
         x = self.s2pt(self.mamba.conv(x.transpose(1, 2)), p_sp, p_sa)  # (B, L, E, w)
-        y = self._bidirectional_ssm(x.flatten(0, 1)).view_as(x)
+        y = self.mamba.ssm_bidirectional(x.flatten(0, 1)).view_as(x)  # both scan directions, summed
         y = self.norm(y.transpose(-1, -2)) * F.silu(z)  # (B, L, w, E)
         return self.carrier(self.mamba.out_proj(y).transpose(-1, -2))
-
-    def _bidirectional_ssm(self, x: Tensor) -> Tensor:
-        """Selective scan forward and over the reversed sequence, summed: (N, E, w) -> same."""
-        return self.mamba.ssm_bidirectional(x)
 
 
 class S2GPTTransformer(nn.Module):

@@ -54,11 +54,11 @@ def test_scan_runs_both_ways_along_the_channels():
     block = S2GPTMamba(N, W_SRC, W_SRC, HW, C, d_state=4)
     assert isinstance(block.carrier, nn.Identity)  # same width: nothing to carry
     x = torch.randn(2, block.mamba.d_inner, W_SRC)
-    y = block._bidirectional_ssm(x)
+    y = block.mamba.ssm_bidirectional(x)
     x_late = x.clone()
     x_late[..., -1] += 1.0
     # a change at the last channel reaches the first one only through the reversed scan
-    assert not torch.allclose(block._bidirectional_ssm(x_late)[..., 0], y[..., 0])
+    assert not torch.allclose(block.mamba.ssm_bidirectional(x_late)[..., 0], y[..., 0])
     forward_only = block.mamba.ssm(x_late)[..., 0]
     torch.testing.assert_close(forward_only, block.mamba.ssm(x)[..., 0])
 
@@ -103,11 +103,11 @@ def test_batched_bidirectional_scan_equals_two_separate_scans():
     block = S2GPTMamba(N, W_SRC, W_SRC, HW, C, d_state=4)
     x = torch.randn(3, block.mamba.d_inner, W_SRC, requires_grad=True)
     expected = block.mamba.ssm(x) + block.mamba.ssm(x.flip(-1)).flip(-1)
-    got = block._bidirectional_ssm(x)
+    got = block.mamba.ssm_bidirectional(x)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     grad_got = torch.autograd.grad(got.square().sum(), [x, block.mamba.A_log])
     grad_expected = torch.autograd.grad(expected.square().sum(), [x, block.mamba.A_log])
     for g_got, g_expected in zip(grad_got, grad_expected, strict=True):
         torch.testing.assert_close(g_got, g_expected, rtol=1e-5, atol=1e-5)
     with torch.no_grad():  # the streaming (no-gradient) scan gives the same
-        torch.testing.assert_close(block._bidirectional_ssm(x), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(block.mamba.ssm_bidirectional(x), expected, rtol=1e-5, atol=1e-5)
