@@ -307,11 +307,3 @@ def probe_creation_options(
             options = " ".join(f"{k}={user[k]}" for k in blamed)
             raise CfiptUsageError(f"--co {options}: GDAL would ignore it for {what}: {text} (see {url})")
         log.debug("GDAL, creating %s: %s", what, text)
-
-
-def check_creation_options(
-    profile: Mapping[str, Any], user_options: Mapping[str, str] | None, what: str
-) -> None:
-    """`validate_creation_options` on the user's options, then `probe_creation_options` on the profile."""
-    validate_creation_options(user_options, str(profile.get("driver", DRIVER)))
-    probe_creation_options(profile, user_options, what)

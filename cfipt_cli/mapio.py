@@ -89,18 +89,19 @@ def check_creation_options(
     what: str = "the class map",
     defaults: Mapping[str, str] | None = None,
 ) -> None:
-    """Fail early (before any prediction) when GDAL refuses the `--co` options, e.g. COMPRESS=NOPE.
+    """Fail early (before any prediction) when GDAL refuses the `--co` options for this output.
 
-    The options are checked against GDAL's creation option list, then a small in-memory GeoTIFF with
-    the same profile (`defaults` and the options over DEFAULT_CREATION_OPTIONS) is created and dropped;
-    see `cfipt_cli.creation_options`. Raises `CfiptUsageError` (exit 2).
+    The options must already be checked against GDAL's list (`validate_creation_options`); here a small
+    in-memory GeoTIFF with the output's profile (`defaults` and the options over
+    DEFAULT_CREATION_OPTIONS) is created and dropped, which catches combinations the list cannot (e.g.
+    PREDICTOR=3 on integers); see `cfipt_cli.creation_options`. Raises `CfiptUsageError` (exit 2).
     """
-    from cfipt_cli.creation_options import check_creation_options as check
+    from cfipt_cli.creation_options import probe_creation_options
 
     options = {**(defaults or {}), **creation_options}
     profile = geotiff_profile(grid, dtype, count, 0, options)
     bands = "1 band" if count == 1 else f"{count} bands"
-    check(profile, creation_options, f"{what} ({dtype}, {bands})")
+    probe_creation_options(profile, creation_options, f"{what} ({dtype}, {bands})")
 
 
 def overview_factors(width: int, height: int) -> list[int]:
