@@ -29,7 +29,7 @@ from cfipt_cli.atomic import read_json_document
 from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.log import get_logger
-from cfipt_cli.matfiles import MatArray, is_mat, is_v73, open_mat
+from cfipt_cli.matfiles import MatArray, is_mat, open_mat, variable_names
 from cfipt_cli.metrics import AccuracyMetrics, accuracy_metrics, mean_std
 from cfipt_cli.scene import Scene
 
@@ -320,18 +320,6 @@ def reference_kind(path: Path, field_name: str | None, mat_keys: Sequence[str] =
     return kind
 
 
-def _mat_variables(path: Path) -> list[str]:
-    """The variable names of a MATLAB v5 or v7.3 file (for messages)."""
-    if is_v73(path):
-        import h5py
-
-        with h5py.File(path, "r") as h5:
-            return [k for k in h5 if not k.startswith("#")]
-    import scipy.io
-
-    return [name for name, _shape, _cls in scipy.io.whosmat(str(path))]
-
-
 def _open_mat_labels(
     path: Path, mat_keys: Sequence[str], grid: Grid, stack: contextlib.ExitStack
 ) -> MatArray:
@@ -339,7 +327,7 @@ def _open_mat_labels(
     mat = open_mat(path, mat_keys)
     stack.callback(mat.close)
     if mat_keys and mat.key not in mat_keys:
-        names = ", ".join(_mat_variables(path)) or "none"
+        names = ", ".join(variable_names(path)) or "none"
         raise DataError(
             f"reference {path} has no variable {' or '.join(map(repr, mat_keys))} (--mat-key); "
             f"its variables: {names}"

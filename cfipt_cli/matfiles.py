@@ -158,6 +158,18 @@ def _open_v73(path: Path, wanted: Sequence[str]) -> MatArray:
     return MatArray(path, key, h5[key], True, (bands, rows, cols), np.dtype(h5[key].dtype))
 
 
+def variable_names(path: Path) -> list[str]:
+    """The variable names of a MATLAB v5 or v7.3 file (for messages)."""
+    if is_v73(path):
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            return [k for k in h5 if not k.startswith("#")]
+    import scipy.io
+
+    return [name for name, _shape, _cls in scipy.io.whosmat(str(path))]
+
+
 def open_mat(path: str | Path, wanted: Sequence[str] = ()) -> MatArray:
     """Open the image variable of a MATLAB v5 or v7.3 file, band-first.
 
