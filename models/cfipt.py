@@ -22,6 +22,7 @@ from models.backbone import freeze, load_backbone, state_fingerprint
 from models.config import CFIPTConfig
 from models.iae import IAE, BilinearAdapter
 from models.mfpg import MFPG
+from models.precision import at_least_float32, float32_region
 from models.prompted_clip import PromptedCLIP
 from models.s2gpt import NoInteraction, S2GPTMamba, S2GPTTransformer
 from models.vtpi import VTPI, DeepPrompts, NoPrompts
@@ -112,9 +113,9 @@ class CFIPT(nn.Module):
         )
         image_size = self.backbone.image_size
         self.iae: nn.Module = (
-            BilinearAdapter(channels, image_size)
+            BilinearAdapter(config.hsi_bands, config.aux_bands, image_size, config.bilinear_aux_share)
             if config.variant == "3"
-            else IAE(channels, config.patch_size, image_size, config.iae_channels)
+            else IAE(channels, config.patch_size, image_size, config.iae_channels, config.iae_last_activation)
         )
         self.vtpi = _build_vtpi(config, self.backbone)
 
@@ -152,8 +153,11 @@ class CFIPT(nn.Module):
         text_features = self.backbone.encode_text(p_tv)
         if text_features.dim() == 2:
             text_features = text_features.expand(hsi.shape[0], -1, -1)
-        similarity = torch.einsum("be,bke->bk", image_features, text_features.to(image_features.dtype))
-        return CFIPTOutput(self.backbone.logit_scale * similarity, image_features, text_features)
+        with float32_region(image_features):  # logits in float32 under autocast (models.precision)
+            image_features, text_features = at_least_float32(image_features), at_least_float32(text_features)
+            similarity = torch.einsum("be,bke->bk", image_features, text_features)
+            logits = self.backbone.logit_scale.to(similarity.dtype) * similarity
+        return CFIPTOutput(logits, image_features, text_features)
 
     # ---------------------------------------------------------------- weights
     def trainable_state_dict(self) -> dict[str, Tensor]:

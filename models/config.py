@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cfipt_cli.errors import CfiptUsageError
+from models.iae import LAST_ACTIVATIONS
 
 __all__ = ["PRESET_DIR", "VARIANTS", "CFIPTConfig", "list_presets", "load_preset"]
 
@@ -58,6 +59,10 @@ class CFIPTConfig:
         amff_reduction: Channel-attention bottleneck of AMFF is (C + D) // amff_reduction (at least 4).
         amff_width: Bottleneck width of AMFF's 1x1/3x3/5x5 branches.
         iae_channels: Widths after IAE layers 1..3 (layer 4 gives 3 channels).
+        iae_last_activation: "gelu" (the paper: CLIP's input stays >= -0.17) or "none" (the last layer
+            ends with its BatchNorm, so the image can span CLIP's normalised range, about -1.8 .. 2.1).
+        bilinear_aux_share: Variant 3 only: weight of the LiDAR/SAR mean in each of the 3 channels
+            (the rest is a third of the HSI bands' mean), so that the ablation keeps both sources.
         d_state: N, state size of the S2GPT selective scan.
         d_conv: Kernel of the S2GPT depthwise (causal) convolution.
         expand: Inner width of S2GPT = expand * n_prompt.
@@ -82,6 +87,8 @@ class CFIPTConfig:
     amff_reduction: int = 16
     amff_width: int = 8
     iae_channels: tuple[int, int, int] = (32, 16, 8)
+    iae_last_activation: str = "gelu"
+    bilinear_aux_share: float = 0.5
     d_state: int = 16
     d_conv: int = 4
     expand: int = 2
@@ -127,6 +134,15 @@ class CFIPTConfig:
             raise CfiptUsageError("class_names must be a non-empty list of distinct names")
         if len(self.iae_channels) != 3 or min(self.iae_channels) < 1:
             raise CfiptUsageError(f"iae_channels must be 3 positive widths, not {list(self.iae_channels)}")
+        if self.iae_last_activation not in LAST_ACTIVATIONS:
+            raise _unknown_name_error(
+                "iae_last_activation", str(self.iae_last_activation), list(LAST_ACTIVATIONS)
+            )
+        share = self.bilinear_aux_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
+            raise CfiptUsageError(
+                f"model setting bilinear_aux_share must be a number in [0, 1], not {share!r}"
+            )
         if (self.expand * self.n_prompt) % self.transformer_heads:
             raise CfiptUsageError(
                 f"transformer_heads ({self.transformer_heads}) must divide expand * n_prompt "

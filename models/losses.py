@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from models.precision import at_least_float32, float32_region
+
 if TYPE_CHECKING:
     from models.cfipt import CFIPTOutput
 
@@ -17,8 +19,11 @@ TRD_WEIGHT = 0.02
 
 
 def crc_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """L_CRC: cross-entropy over the scaled image-text cosine similarities, (B, K), (B,) -> scalar."""
-    return F.cross_entropy(logits, targets)
+    """L_CRC: cross-entropy over the scaled image-text cosine similarities, (B, K), (B,) -> scalar.
+
+    Float32 under autocast too (models.precision)."""
+    with float32_region(logits):
+        return F.cross_entropy(at_least_float32(logits), targets)
 
 
 def trd_loss(text_features: Tensor) -> Tensor:
@@ -26,10 +31,14 @@ def trd_loss(text_features: Tensor) -> Tensor:
 
     Args:
         text_features: L2-normalised (K, E) or per sample (B, K, E); averaged over samples too.
+
+    Float32 under autocast too (models.precision).
     """
-    similarity = text_features @ text_features.transpose(-1, -2)
-    identity = torch.eye(similarity.shape[-1], device=similarity.device, dtype=similarity.dtype)
-    return (similarity - identity).abs().mean()
+    with float32_region(text_features):
+        features = at_least_float32(text_features)
+        similarity = features @ features.transpose(-1, -2)
+        identity = torch.eye(similarity.shape[-1], device=similarity.device, dtype=similarity.dtype)
+        return (similarity - identity).abs().mean()
 
 
 def cfipt_loss(

@@ -5,20 +5,25 @@
 loads into either class unchanged.
 
 The selective scan is `selective_scan`: chunked, recursive over chunks, with no Python loop over the
-sequence, on any device and dtype; without autograd on CPU it streams a small state through each chunk
-instead of building the full (batch, d_inner, d_state, L) states. `selective_scan_reference` is the plain sequential recurrence, kept
+sequence, on any device and dtype, always computed in float32 (also under autocast); without autograd it
+streams a small state through each chunk instead of building the full (batch, d_inner, d_state, L)
+states, on every device. `selective_scan_reference` is the plain sequential recurrence, kept
 as the ground truth for tests.
 
 Optional fused kernel: when the `mamba-ssm` package imports (``pip install cfipt[mamba]``), the input is
 on CUDA and ``use_fast_path`` is true, the forward pass uses mamba-ssm's CUDA kernels instead:
 `mamba_inner_fn` (whole block fused) when `causal-conv1d` is installed too, otherwise `selective_scan_fn`
 for the scan alone. Without the package, or on CPU, the PyTorch scan is used; the results agree up to
-floating-point rounding.
+floating-point rounding. A package whose compiled kernel is missing or fails gives one warning and the
+PyTorch scan (`FusedKernels`).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,34 +31,112 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-try:  # optional fused CUDA kernels; the pure PyTorch path below needs none of them
-    from mamba_ssm.ops.selective_scan_interface import mamba_inner_fn as _mamba_inner_fn
-    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _selective_scan_fn
-except ImportError:
-    _mamba_inner_fn = None
-    _selective_scan_fn = None
-
-try:  # mamba_inner_fn needs causal-conv1d's kernel as well
-    import causal_conv1d as _causal_conv1d
-except ImportError:
-    _causal_conv1d = None
+from models.precision import float32_region
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "GPU_STEPPING_CHUNK_SIZE",
+    "KERNELS",
+    "PARALLEL_SOLVER_BYTES",
     "SEQUENTIAL_CHUNK_SIZE",
+    "FusedKernelWarning",
+    "FusedKernels",
     "Mamba",
     "selective_scan",
     "selective_scan_bidirectional",
     "selective_scan_reference",
 ]
 
-# Chunk lengths of the scan when none is given. The parallel chunk solver (GPU) stores a chunk x chunk
-# decay matrix per step (memory and work ~ chunk x L): short chunks. The sequential solvers (CPU) run
-# chunk Python steps per pass, each over all chunks at once: one step costs little, and longer chunks
-# mean fewer passes and less recursion (measured on CPU, L = 64, batch 1024, E = 12, N = 16: chunk 64 is
-# 2.5x faster than chunk 8 without gradient, 2.7x with), while a loop of 64 steps stays short.
+
+class FusedKernelWarning(UserWarning):
+    """mamba-ssm is installed but its CUDA kernels cannot run here; the PyTorch scan is used instead."""
+
+
+class FusedKernels:
+    """mamba-ssm's fused CUDA kernels, when they are really usable.
+
+    mamba-ssm imports even where its compiled extension is missing or built for another GPU or CUDA
+    (some releases guard the extension's import with try/except and fail only at the first call). So a
+    kernel is offered only when the package imports, the extension module behind it is present, and the
+    tensors are on one of `devices`; a kernel that raises at its first call is dropped. Either problem
+    gives one `FusedKernelWarning` and the PyTorch path from then on; mamba-ssm not installed at all
+    gives no warning.
+    """
+
+    def __init__(
+        self,
+        functions: dict[str, Callable[..., Any]],
+        problem: str | None,
+        devices: tuple[str, ...] = ("cuda",),
+    ) -> None:
+        self.functions = dict(functions)
+        self.problem = problem
+        self.devices = tuple(devices)
+        self._warned = False
+
+    @classmethod
+    def probe(cls) -> FusedKernels:
+        """Look for mamba-ssm (`selective_scan_fn`) and causal-conv1d (`mamba_inner_fn` needs both)."""
+        if importlib.util.find_spec("mamba_ssm") is None:
+            return cls({}, None)
+        try:
+            interface = importlib.import_module("mamba_ssm.ops.selective_scan_interface")
+        except Exception as exc:  # any failure of an optional extension means "not usable"
+            return cls({}, f"mamba-ssm is installed but does not import ({type(exc).__name__}: {exc})")
+        return cls.from_interface(interface)
+
+    @classmethod
+    def from_interface(cls, interface: Any) -> FusedKernels:
+        """Kernels of an imported `mamba_ssm.ops.selective_scan_interface` module (or a stand-in)."""
+        if getattr(interface, "selective_scan_cuda", None) is None:
+            return cls({}, "mamba-ssm is installed without its compiled kernel (selective_scan_cuda)")
+        functions = {"selective_scan_fn": interface.selective_scan_fn}
+        if getattr(interface, "causal_conv1d_cuda", None) is not None:
+            functions["mamba_inner_fn"] = interface.mamba_inner_fn
+        return cls(functions, None)
+
+    def get(self, name: str, device_type: str) -> Callable[..., Any] | None:
+        """The kernel `name` for tensors on `device_type`, or None (then the PyTorch path runs)."""
+        if device_type not in self.devices:
+            return None
+        if self.problem is not None:
+            self._warn_once(self.problem)
+        return self.functions.get(name)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run kernel `name`; on failure drop every kernel, warn once and return None."""
+        try:
+            return self.functions[name](*args, **kwargs)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:  # an unusable extension fails in many ways
+            self.functions.clear()
+            self.problem = f"mamba-ssm's {name} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            self._warn_once(self.problem)
+            return None
+
+    def _warn_once(self, problem: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"{problem}; using the PyTorch selective scan", FusedKernelWarning, stacklevel=3)
+
+
+KERNELS = FusedKernels.probe()
+
+
+# Chunk lengths of the scan when none is given. The parallel chunk solver stores a chunk x chunk decay
+# matrix per step (memory and work ~ chunk x L): short chunks. The stepping solvers run chunk Python
+# steps per pass, each over all chunks at once: on CPU one step costs little, and longer chunks mean
+# fewer passes and less recursion (measured on CPU, L = 64, batch 1024, E = 12, N = 16: chunk 64 is
+# 2.5x faster than chunk 8 without gradient, 2.7x with). On a GPU every step is a few kernel launches:
+# about 2 chunk + L / chunk steps, least near sqrt(L) (28 for L = 768), hence 32 there.
 DEFAULT_CHUNK_SIZE = 8
 SEQUENTIAL_CHUNK_SIZE = 64
+GPU_STEPPING_CHUNK_SIZE = 32
+
+# The parallel solver's (batch, d_inner, d_state, L / chunk, chunk, chunk) float32 tensors (about three
+# of them live at once under autograd) may take at most this much; above it the stepping solver runs.
+PARALLEL_SOLVER_BYTES = 2 * 2**30
 
 # The bidirectional streaming scan keeps every step's decays, (L, batch, d_inner, d_state) float32:
 # above this size it hands over to `selective_scan` (both directions stacked), which does not.
@@ -228,12 +311,25 @@ def _selective_scan_streaming(
     return ys.permute(1, 3, 2, 0).flatten(-2)[..., :length]
 
 
-def _solver_settings(u: Tensor, chunk_size: int | None, parallel: bool | None) -> tuple[bool, int]:
-    """`parallel` (None: by the device of u) and the chunk length (None: that solver's default; >= 2)."""
+def _solver_settings(
+    u: Tensor, d_state: int, chunk_size: int | None, parallel: bool | None, needs_grad: bool
+) -> tuple[bool, int]:
+    """Which chunk solver runs (parallel or stepping) and the chunk length (at least 2).
+
+    ``parallel=None`` chooses: without autograd always stepping (it then streams a small state, so
+    inference memory is bounded per sample on every device); with autograd the parallel form on
+    accelerators while its tensors fit in `PARALLEL_SOLVER_BYTES`, else stepping. ``chunk_size=None``
+    takes the chosen solver's default.
+    """
+    on_cpu = u.device.type == "cpu"
     if parallel is None:
-        parallel = u.device.type != "cpu"
+        chunk = chunk_size or DEFAULT_CHUNK_SIZE
+        parallel_bytes = 3 * 4 * u.numel() * d_state * chunk
+        parallel = needs_grad and not on_cpu and parallel_bytes <= PARALLEL_SOLVER_BYTES
     if chunk_size is None:
-        chunk_size = DEFAULT_CHUNK_SIZE if parallel else SEQUENTIAL_CHUNK_SIZE
+        chunk_size = (
+            DEFAULT_CHUNK_SIZE if parallel else SEQUENTIAL_CHUNK_SIZE if on_cpu else GPU_STEPPING_CHUNK_SIZE
+        )
     return parallel, max(2, chunk_size)
 
 
@@ -267,23 +363,27 @@ def selective_scan(
         delta_softplus: Apply softplus to delta (+ bias).
         chunk_size: Chunk length, at least 2 (speed and memory only; the result does not depend on it);
             None: `DEFAULT_CHUNK_SIZE` for the parallel solver, `SEQUENTIAL_CHUNK_SIZE` otherwise.
-        parallel: Solve chunks in the parallel masked form (few large kernels: GPU) or by stepping
-            through each chunk (less arithmetic and memory: CPU). None picks by the device of ``u``.
-            Stepping without autograd (no input requires a gradient, or grad mode is off) streams a
-            small state through each chunk and never builds the (batch, d_inner, d_state, L) states.
+        parallel: Solve chunks in the parallel masked form (few large kernels, memory ~ chunk x L)
+            or by stepping through each chunk (less arithmetic and memory). Stepping without autograd
+            (no input requires a gradient, or grad mode is off) streams a small state through each
+            chunk and never builds the (batch, d_inner, d_state, L) states. None: streaming whenever
+            no gradient is needed (every device: inference memory stays bounded per sample); with
+            gradients the parallel form on accelerators if it fits in `PARALLEL_SOLVER_BYTES`.
 
     Returns:
         The output y, (batch, d_inner, L).
     """
-    parallel, chunk_size = _solver_settings(u, chunk_size, parallel)
-    if not parallel and not _needs_grad(u, delta, A, B, C, D, z, delta_bias):
-        y = _selective_scan_streaming(u, delta, A, B, C, delta_bias, delta_softplus, chunk_size)
+    needs_grad = _needs_grad(u, delta, A, B, C, D, z, delta_bias)
+    parallel, chunk_size = _solver_settings(u, A.shape[-1], chunk_size, parallel, needs_grad)
+    with float32_region(u):  # the whole scan in float32, also under autocast
+        if not parallel and not needs_grad:
+            y = _selective_scan_streaming(u, delta, A, B, C, delta_bias, delta_softplus, chunk_size)
+            return _finish(y, u, D, z)
+        solve = _solve_chunk_parallel if parallel else _solve_chunk_sequential
+        log_decay, inputs = _discretise(u, delta, A, B, delta_bias, delta_softplus)
+        states = _scan(log_decay, inputs, chunk_size, solve)  # (batch, d_inner, d_state, L)
+        y = torch.einsum("bdnl,bnl->bdl", states, C.float())
         return _finish(y, u, D, z)
-    solve = _solve_chunk_parallel if parallel else _solve_chunk_sequential
-    log_decay, inputs = _discretise(u, delta, A, B, delta_bias, delta_softplus)
-    states = _scan(log_decay, inputs, chunk_size, solve)  # (batch, d_inner, d_state, L)
-    y = torch.einsum("bdnl,bnl->bdl", states, C.float())
-    return _finish(y, u, D, z)
 
 
 def selective_scan_bidirectional(
@@ -307,12 +407,13 @@ def selective_scan_bidirectional(
     them, forwards and backwards, writing each output at its own position (no flips, no stacking).
     Otherwise both directions go through one `selective_scan` call, stacked along the batch.
     """
-    parallel, size = _solver_settings(u, chunk_size, parallel)
+    needs_grad = _needs_grad(u, delta, A, B, C, D, delta_bias)
+    parallel, size = _solver_settings(u, A.shape[-1], chunk_size, parallel, needs_grad)
     streamable = (
         not parallel
+        and not needs_grad
         and u.shape[-1] <= size
         and u.numel() * A.shape[-1] * 4 <= BIDIRECTIONAL_DECAY_BYTES
-        and not _needs_grad(u, delta, A, B, C, D, delta_bias)
     )
     if not streamable:
         u2, delta2, B2, C2 = (torch.cat([t, t.flip(-1)]) for t in (u, delta, B, C))
@@ -320,6 +421,21 @@ def selective_scan_bidirectional(
             u2, delta2, A, B2, C2, D, None, delta_bias, delta_softplus, chunk_size, parallel
         ).chunk(2)
         return forward + backward.flip(-1)
+    with float32_region(u):
+        return _bidirectional_streaming(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+
+def _bidirectional_streaming(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None,
+    delta_bias: Tensor | None,
+    delta_softplus: bool,
+) -> Tensor:
+    """`selective_scan_bidirectional` of one chunk without autograd: one pass, two small states."""
     delta = _step_sizes(delta, delta_bias, delta_softplus)
     decays = (delta.permute(2, 0, 1)[..., None] * A.float()).exp_()  # (L, batch, E, N)
     delta_u = (delta * u.float()).permute(2, 0, 1).contiguous()  # (L, batch, E)
@@ -351,15 +467,16 @@ def selective_scan_reference(
 
     Arguments and result as `selective_scan`.
     """
-    log_decay, inputs = _discretise(u, delta, A, B, delta_bias, delta_softplus)
-    state = torch.zeros_like(inputs[..., 0])
-    outputs = []
-    for decay, step_input, c in zip(
-        log_decay.unbind(-1), inputs.unbind(-1), C.float().unbind(-1), strict=True
-    ):
-        state = decay.exp() * state + step_input
-        outputs.append(torch.einsum("bdn,bn->bd", state, c))
-    return _finish(torch.stack(outputs, dim=-1), u, D, z)
+    with float32_region(u):
+        log_decay, inputs = _discretise(u, delta, A, B, delta_bias, delta_softplus)
+        state = torch.zeros_like(inputs[..., 0])
+        outputs = []
+        for decay, step_input, c in zip(
+            log_decay.unbind(-1), inputs.unbind(-1), C.float().unbind(-1), strict=True
+        ):
+            state = decay.exp() * state + step_input
+            outputs.append(torch.einsum("bdn,bn->bd", state, c))
+        return _finish(torch.stack(outputs, dim=-1), u, D, z)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -485,8 +602,10 @@ class Mamba(nn.Module):
         """
         xz = self.in_proj(hidden_states).transpose(1, 2)  # (batch, 2 d_inner, L)
         A = -self.A_log.float().exp()
-        if self._fused_block_available(hidden_states):
-            return self._forward_fused(xz, A)
+        if self._kernel("mamba_inner_fn", hidden_states) is not None:
+            out = self._forward_fused(xz, A)
+            if out is not None:
+                return out
         x, z = xz.chunk(2, dim=1)
         x = self.conv(x)
         y = self.ssm(x, z, A)
@@ -508,9 +627,13 @@ class Mamba(nn.Module):
             A = -self.A_log.float().exp()
         delta, B, C = self._projections(x)
         D, delta_bias = self.D.float(), self.dt_proj.bias.float()
-        if self.use_fast_path and x.is_cuda and _selective_scan_fn is not None:
+        if self._kernel("selective_scan_fn", x) is not None:
             B, C = B.contiguous(), C.contiguous()  # the kernel wants L contiguous
-            return _selective_scan_fn(x, delta, A, B, C, D, z=z, delta_bias=delta_bias, delta_softplus=True)
+            y = KERNELS.call(
+                "selective_scan_fn", x, delta, A, B, C, D, z=z, delta_bias=delta_bias, delta_softplus=True
+            )
+            if y is not None:
+                return y
         # the PyTorch scan takes any strides: no copy here (the streaming one wants N contiguous)
         return selective_scan(x, delta, A, B, C, D, z, delta_bias, chunk_size=self.chunk_size)
 
@@ -520,7 +643,7 @@ class Mamba(nn.Module):
         The projections act position by position, so those of the reversed sequence are the reversed
         projections: they are computed once (`selective_scan_bidirectional`).
         """
-        if self.use_fast_path and x.is_cuda and _selective_scan_fn is not None:
+        if self._kernel("selective_scan_fn", x) is not None:
             forward, backward = self.ssm(torch.cat([x, x.flip(-1)])).chunk(2)
             return forward + backward.flip(-1)
         delta, B, C = self._projections(x)
@@ -534,18 +657,14 @@ class Mamba(nn.Module):
         delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias goes in as delta_bias
         return delta, B.transpose(1, 2), C.transpose(1, 2)  # (batch, N, L) views
 
-    def _fused_block_available(self, hidden_states: Tensor) -> bool:
-        return (
-            self.use_fast_path
-            and hidden_states.is_cuda
-            and _mamba_inner_fn is not None
-            and _causal_conv1d is not None
-        )
+    def _kernel(self, name: str, x: Tensor) -> Callable[..., Any] | None:
+        """mamba-ssm's kernel `name` if the fast path is on and usable for x's device, else None."""
+        return KERNELS.get(name, x.device.type) if self.use_fast_path else None
 
-    def _forward_fused(self, xz: Tensor, A: Tensor) -> Tensor:
-        """Whole block in mamba-ssm's fused kernel (conv, projections, scan, gate, out_proj)."""
-        assert _mamba_inner_fn is not None  # checked by _fused_block_available
-        return _mamba_inner_fn(
+    def _forward_fused(self, xz: Tensor, A: Tensor) -> Tensor | None:
+        """Whole block in mamba-ssm's fused kernel (conv, projections, scan, gate, out_proj); None if it failed."""
+        result: Tensor | None = KERNELS.call(
+            "mamba_inner_fn",
             xz.contiguous(),
             self.conv1d.weight,
             self.conv1d.bias,
@@ -560,3 +679,4 @@ class Mamba(nn.Module):
             delta_bias=self.dt_proj.bias.float(),
             delta_softplus=True,
         )
+        return result

@@ -8,8 +8,8 @@ Shapes: X_H (B, C, p, p) and X_L (B, D, p, p) are flattened to (B, HW, C) and (B
 - AMFF: F~ = F_m * sigmoid(MLP(avg F_m) + MLP(max F_m));
         F_f = conv1x1(F~) + conv3x3(F~) + conv5x5(F~) + F_m
 
-The ablations swap whole parts: variant 1 replaces both prompt generators by `OnesMatrix`, variant 2
-replaces the value residual by `ConcatFusion` and AMFF by `nn.Identity`.
+The ablations swap whole parts: variant 1 replaces both prompt generators by `OnesMatrix` (uniform
+attention), variant 2 replaces the value residual by `ConcatFusion` and AMFF by `nn.Identity`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+from models.precision import at_least_float32, float32_region
 
 __all__ = [
     "AMFF",
@@ -61,11 +63,13 @@ class SpectralPromptMatrix(nn.Module):
         self.key = nn.Linear(hsi_bands, hsi_bands)
 
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
-        """(B, HW, C), (B, HW, D) -> (B, C, C), rows sum to 1."""
-        a_t = _with_ones(x_l).transpose(1, 2)  # (B, D + 1, HW)
-        a_t_k = (a_t @ x_h) @ self.key.weight.T + a_t.sum(dim=-1, keepdim=True) * self.key.bias
-        scores = _affine_matrix(self.query) @ a_t_k  # (C, D + 1) @ (B, D + 1, C)
-        return torch.softmax(scores / math.sqrt(x_h.shape[1]), dim=-1)
+        """(B, HW, C), (B, HW, D) -> (B, C, C) in float32 (also under autocast), rows sum to 1."""
+        with float32_region(x_h):
+            x_h, x_l = at_least_float32(x_h), at_least_float32(x_l)
+            a_t = _with_ones(x_l).transpose(1, 2)  # (B, D + 1, HW)
+            a_t_k = (a_t @ x_h) @ self.key.weight.T + a_t.sum(dim=-1, keepdim=True) * self.key.bias
+            scores = _affine_matrix(self.query) @ a_t_k  # (C, D + 1) @ (B, D + 1, C)
+            return torch.softmax(scores / math.sqrt(x_h.shape[1]), dim=-1)
 
 
 class SpatialPromptMatrix(nn.Module):
@@ -83,15 +87,23 @@ class SpatialPromptMatrix(nn.Module):
         self.key = nn.Linear(aux_bands, attn_dim)
 
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
-        """(B, HW, C), (B, HW, D) -> (B, HW, HW), rows sum to 1."""
-        key = _affine_matrix(self.key)  # (d_a, D + 1)
-        left = x_h @ (self.query.weight.T @ key) + self.query.bias @ key  # (B, HW, D + 1)
-        scores = left @ _with_ones(x_l).transpose(1, 2)
-        return torch.softmax(scores / math.sqrt(self.query.out_features), dim=-1)
+        """(B, HW, C), (B, HW, D) -> (B, HW, HW) in float32 (also under autocast), rows sum to 1."""
+        with float32_region(x_h):
+            x_h, x_l = at_least_float32(x_h), at_least_float32(x_l)
+            key = _affine_matrix(self.key)  # (d_a, D + 1)
+            left = x_h @ (self.query.weight.T @ key) + self.query.bias @ key  # (B, HW, D + 1)
+            scores = left @ _with_ones(x_l).transpose(1, 2)
+            return torch.softmax(scores / math.sqrt(self.query.out_features), dim=-1)
 
 
 class OnesMatrix(nn.Module):
-    """Variant 1: an all-ones prompt matrix over the HSI channels or over the pixels of the patch."""
+    """Variant 1: an all-ones prompt matrix over the HSI channels or the patch's pixels, normalised.
+
+    The paper's "all-ones matrices" are taken as uniform attention, ones / size (every row sums to 1 like
+    a softmax row): the unnormalised ones would also scale V_H P_sp by C and P_sa V_L by HW (F_f std
+    7.5 instead of 1.07 at initialisation), so the ablation would change the scale of the fused
+    features as well as remove the guidance.
+    """
 
     def __init__(self, axis: str) -> None:
         super().__init__()
@@ -100,9 +112,9 @@ class OnesMatrix(nn.Module):
         self.axis = axis
 
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
-        """(B, HW, C), (B, HW, D) -> ones (B, C, C) or (B, HW, HW) (an expanded view, no copy)."""
+        """(B, HW, C), (B, HW, D) -> 1 / size, (B, C, C) or (B, HW, HW) (an expanded view, no copy)."""
         size = x_h.shape[2] if self.axis == "spectral" else x_h.shape[1]
-        return x_h.new_ones(()).expand(x_h.shape[0], size, size)
+        return x_h.new_full((), 1.0 / size, dtype=torch.float32).expand(x_h.shape[0], size, size)
 
 
 class ResidualFusion(nn.Module):

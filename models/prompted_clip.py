@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cfipt_cli.errors import CfiptUsageError
+from models.precision import at_least_float32, float32_region
 from models.prefix_attention import is_causal_mask, prefix_block, rows_block, supports_shortcuts
 
 __all__ = ["PromptedCLIP"]
@@ -210,7 +211,8 @@ class PromptedCLIP(nn.Module):
         x = visual.ln_pre(x)
         pooled_row = 0 if self.vision_shortcut else None  # the last block at the class token only
         x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None, pooled_row)
-        return F.normalize(self._pool_image(x, n_tokens), dim=-1)
+        with float32_region(x):  # pooled token -> features in float32: they make the logits
+            return F.normalize(self._pool_image(at_least_float32(x), n_tokens), dim=-1)
 
     def _replace_last(self, x: Tensor, prompt: Tensor) -> Tensor:
         return torch.cat([x[:, : -self.n_prompt], _batched(prompt, x.shape[0]).to(x.dtype)], dim=1)
@@ -247,18 +249,21 @@ class PromptedCLIP(nn.Module):
         x = self._run_blocks(
             text.transformer, x, prompts, self._replace_slots, mask, classes=len(self.plain_eot)
         )
-        pooled = self._project_text(text.ln_final(x)[torch.arange(x.shape[0], device=x.device), eot])
+        pooled = self._project_text(x[torch.arange(x.shape[0], device=x.device), eot])
         return pooled if prompts is None or prompts.dim() == 3 else pooled.view(groups, -1, pooled.shape[-1])
 
     def _project_text(self, pooled: Tensor) -> Tensor:
-        """Pooled EOT tokens (..., text width) -> L2-normalised text features (..., E)."""
-        projection = self._text_tower.text_projection
-        if projection is not None:
-            pooled = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
-        return F.normalize(pooled, dim=-1)
+        """EOT tokens (..., text width) -> ln_final, projection, L2-normalised features (..., E), float32."""
+        text = self._text_tower
+        with float32_region(pooled):  # one token per sequence: float32 costs nothing, keeps the logits exact
+            pooled = text.ln_final(at_least_float32(pooled))
+            if text.text_projection is not None:
+                projection = text.text_projection
+                pooled = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
+            return F.normalize(pooled, dim=-1)
 
     def _encode_text_shared_prefix(self, prompts: Tensor, length: int) -> Tensor:
-        """Per-sample prompts (B, L, n, w) -> final-norm EOT tokens (B, K, w), the prefix run once.
+        """Per-sample prompts (B, L, n, w) -> EOT tokens (B, K, w) before ln_final, the prefix run once.
 
         Sequences split into the prefix (SOS and the n prompt slots, (B, n + 1, w)) and the class
         tokens of each text ((B, K, S, w)); deep prompts replace the prefix's slots, the last block
@@ -284,7 +289,7 @@ class PromptedCLIP(nn.Module):
                     block, prefix, suffix, text.attn_mask, rows=self.prompted_eot - n - 1
                 )
         assert result is not None
-        return text.ln_final(result)
+        return result
 
     def _first_text_layer(self, prompts: Tensor, length: int) -> Tensor:
         """Token embeddings with slots 1..n replaced by layer-0 prompts: (K, T, w) or (B, K, T, w)."""

@@ -8,6 +8,9 @@ That keeps the Mamba small (d_model = n) while the scan runs over the channels, 
     out   = Lin(SiLU(z) * LN(SSM(P_S2) + flip(SSM(flip(P_S2)))))   mamba.ssm both ways, mamba.out_proj
     P~    = Carrier(out)                                 width w_src -> w_dst (vision <-> text)
 
+The last linear map of the path starts at zero (`zero_last_projection`), so P~ = 0 at initialisation
+and the prompts start where the method puts them (P_T from the template, P_V as in MaPLe).
+
 The Mamba parameters are those of `models.mamba.Mamba` (mamba-ssm's names: in_proj, conv1d, x_proj,
 dt_proj, A_log, D, out_proj), so they load into mamba-ssm unchanged. Both scan directions share them.
 S2PtTrans splits the E inner tokens in two halves: the first is projected to the patch's pixel space
@@ -23,7 +26,16 @@ from torch import Tensor, nn
 
 from models.mamba import Mamba
 
-__all__ = ["LowRankCarrier", "NoInteraction", "S2GPTMamba", "S2GPTTransformer", "S2PtTrans", "make_carrier"]
+__all__ = [
+    "LowRankCarrier",
+    "NoInteraction",
+    "S2GPTMamba",
+    "S2GPTTransformer",
+    "S2PtTrans",
+    "last_projection",
+    "make_carrier",
+    "zero_last_projection",
+]
 
 # Chunk length of the PyTorch scan inside S2GPT; None picks it per solver (`models.mamba`): short
 # chunks for the parallel (GPU) solver, whose memory grows with chunk x sequence length (the sequence
@@ -84,6 +96,25 @@ def make_carrier(src_width: int, dst_width: int, rank: int) -> nn.Module:
     return nn.Identity() if src_width == dst_width else LowRankCarrier(src_width, dst_width, rank)
 
 
+def last_projection(carrier: nn.Module, out_proj: nn.Linear) -> nn.Linear:
+    """The last linear map of an S2GPT path: the carrier's `up`, or `out_proj` when the carrier is the identity."""
+    return carrier.up if isinstance(carrier, LowRankCarrier) else out_proj
+
+
+@torch.no_grad()
+def zero_last_projection(layer: nn.Linear) -> None:
+    """Start the interaction at exactly zero: P_VT = P_V and P_TV = P_T at initialisation.
+
+    The last linear map of the path gets zero weights and bias. Otherwise its default bias alone adds
+    one random vector of std ~0.07 to every prompt token of every layer, 3.5x the prompts' own std, and
+    undoes the template initialisation of P_T. Gradients still reach it (its input is not zero), and
+    through it the rest of S2GPT from the second step on, as with zero-initialised adapters.
+    """
+    layer.weight.zero_()
+    if layer.bias is not None:
+        layer.bias.zero_()
+
+
 class S2GPTMamba(nn.Module):
     """S2GPT with a bidirectional Mamba along the prompt's channel axis (see the module docstring).
 
@@ -116,6 +147,11 @@ class S2GPTMamba(nn.Module):
         self.s2pt = S2PtTrans(src_width, pixels, bands)
         self.norm = nn.LayerNorm(self.mamba.d_inner)
         self.carrier = make_carrier(src_width, dst_width, carrier_rank)
+        zero_last_projection(self.output_layer())
+
+    def output_layer(self) -> nn.Linear:
+        """The last linear map of the path (zero at initialisation)."""
+        return last_projection(self.carrier, self.mamba.out_proj)
 
     def forward(self, prompts: Tensor, p_sp: Tensor, p_sa: Tensor) -> Tensor:
         """Prompts (L, n, w_src), P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, n, w_dst)."""
@@ -160,6 +196,11 @@ class S2GPTTransformer(nn.Module):
         )
         self.out_proj = nn.Linear(inner, n_tokens)
         self.carrier = make_carrier(src_width, dst_width, carrier_rank)
+        zero_last_projection(self.output_layer())
+
+    def output_layer(self) -> nn.Linear:
+        """The last linear map of the path (zero at initialisation)."""
+        return last_projection(self.carrier, self.out_proj)
 
     def forward(self, prompts: Tensor, p_sp: Tensor, p_sa: Tensor) -> Tensor:
         """Prompts (L, n, w_src), P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, n, w_dst)."""

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from models import CFIPT, CFIPTConfig, RandomBackboneWarning
+from models import CFIPT, CFIPTConfig, RandomBackboneWarning, cfipt_loss
+from models.s2gpt import S2GPTMamba, S2GPTTransformer
 
 # Vision and text widths differ on purpose: the carriers between the branches must be exercised.
 MICRO = {
@@ -54,3 +55,33 @@ def patches(
     """Random normalised HSI and auxiliary patches."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(batch, hsi, p, p, generator=gen), torch.randn(batch, aux, p, p, generator=gen)
+
+
+@torch.no_grad()
+def with_interaction(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
+    """Random weights in S2GPT's zero-initialised last projections, as after some training.
+
+    At initialisation the interaction adds exactly zero; tests of what it does need it switched on.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, S2GPTMamba | S2GPTTransformer):
+            layer = module.output_layer()
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * std)
+    return model
+
+
+def silent_parameters(model: CFIPT, hsi: torch.Tensor, aux: torch.Tensor, targets: torch.Tensor) -> list[str]:
+    """Trainable parameters that get no gradient in the second of two SGD steps.
+
+    Two steps, because S2GPT's last projection starts at zero: in step 1 only it gets a gradient, from
+    step 2 on everything before it does too.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.SGD(trainable, lr=0.1)
+    for _ in range(2):
+        optimiser.zero_grad()
+        cfipt_loss(model(hsi, aux), targets)[0].backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+        optimiser.step()
+    return [n for n, g in grads.items() if g is None or not g.any()]

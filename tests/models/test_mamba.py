@@ -350,9 +350,8 @@ def test_fused_kernels_never_used_for_cpu_tensors(monkeypatch: pytest.MonkeyPatc
     def cuda_only(*args: object, **kwargs: object) -> Tensor:
         raise AssertionError("fused kernel called for a CPU tensor")
 
-    monkeypatch.setattr(mamba_module, "_mamba_inner_fn", cuda_only)
-    monkeypatch.setattr(mamba_module, "_selective_scan_fn", cuda_only)
-    monkeypatch.setattr(mamba_module, "_causal_conv1d", object())
+    kernels = mamba_module.FusedKernels({"mamba_inner_fn": cuda_only, "selective_scan_fn": cuda_only}, None)
+    monkeypatch.setattr(mamba_module, "KERNELS", kernels)
     block = Mamba(8, d_state=4)
     out = block(torch.randn(1, 5, 8))
     assert out.shape == (1, 5, 8)

@@ -56,13 +56,27 @@ def test_amff_is_recalibration_plus_three_scales_plus_residual():
     assert [b.kernel_size for b in amff.branches] == [(1, 1), (3, 3), (5, 5)]
 
 
-def test_variant_1_uses_all_ones_matrices():
+def test_variant_1_uses_uniform_all_ones_matrices():
     hsi, aux = inputs()
     mfpg = MFPG(6, 2, ones_matrices=True)
     assert isinstance(mfpg.spectral, OnesMatrix) and isinstance(mfpg.spatial, OnesMatrix)
     _, p_sp, p_sa = mfpg(hsi, aux)
-    assert torch.equal(p_sp, torch.ones(2, 6, 6)) and torch.equal(p_sa, torch.ones(2, 25, 25))
+    # all-ones normalised like the softmax rows they replace: uniform attention
+    torch.testing.assert_close(p_sp, torch.full((2, 6, 6), 1 / 6))
+    torch.testing.assert_close(p_sa, torch.full((2, 25, 25), 1 / 25))
     assert isinstance(mfpg.fusion, ResidualFusion)  # the fusion itself stays
+
+
+def test_variant_1_keeps_the_scale_of_the_fused_features():
+    """Removing the guidance must not also rescale F_f (unnormalised ones gave 7x the std)."""
+    gen = torch.Generator().manual_seed(0)
+    hsi, aux = torch.randn(32, 48, 7, 7, generator=gen), torch.randn(32, 1, 7, 7, generator=gen)
+    stds = []
+    for ones in (False, True):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            stds.append(float(MFPG(48, 1, ones_matrices=ones).eval()(hsi, aux)[0].std()))
+    assert 0.8 < stds[1] / stds[0] < 1.25, stds
 
 
 def test_variant_2_is_plain_concatenation():

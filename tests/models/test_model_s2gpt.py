@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from cfipt_model_helpers import with_interaction
 from torch import nn
 
 from models.mamba import Mamba
@@ -41,6 +42,8 @@ def test_s2gpt_mamba_shapes_names_and_guidance():
     assert isinstance(block.carrier, LowRankCarrier)
     prompts = torch.randn(L, N, W_SRC)
     p_sp, p_sa = guidance()
+    assert not block(prompts, p_sp, p_sa).any()  # zero at initialisation: the prompts start unchanged
+    with_interaction(block)
     out = block(prompts, p_sp, p_sa)
     assert out.shape == (B, L, N, W_DST)
     assert not torch.allclose(out[0], out[1])  # per-sample guidance

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from cfipt_model_helpers import build, patches
+from cfipt_model_helpers import build, patches, silent_parameters
 from torch import nn
 
-from models import VARIANTS, cfipt_loss
+from models import VARIANTS
 from models.iae import BilinearAdapter
 from models.mamba import Mamba
 from models.mfpg import ConcatFusion, OnesMatrix
@@ -61,10 +61,7 @@ def test_variant_runs_and_every_trainable_parameter_learns(variant):
     hsi, aux = patches(batch=3)
     out = model(hsi, aux)
     assert out.logits.shape == (3, 3) and torch.isfinite(out.logits).all()
-    cfipt_loss(out, torch.tensor([0, 1, 2]))[0].backward()
-    silent = [
-        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())
-    ]
+    silent = silent_parameters(model, hsi, aux, torch.tensor([0, 1, 2]))
     assert not silent, silent
 
 
@@ -98,7 +95,8 @@ def test_variant_3_feeds_the_backbone_bilinear_band_groups():
     fused, _, _ = model.mfpg(hsi, aux)
     image = model.iae(fused)
     assert image.shape == (2, 3, 16, 16)
-    expected = torch.nn.functional.interpolate(
-        fused[:, :3].mean(1, keepdim=True), size=(16, 16), mode="bilinear", align_corners=False
-    )
-    torch.testing.assert_close(image[:, :1], expected)  # 7 bands: groups 0-2, 3-4, 5-6
+    # C = 5 HSI bands in thirds 0, 1-2, 3-4; every channel also takes half of the D = 2 LiDAR mean
+    share = model.config.bilinear_aux_share
+    channel_0 = (1 - share) * fused[:, :1].mean(1, keepdim=True) + share * fused[:, 5:].mean(1, keepdim=True)
+    expected = torch.nn.functional.interpolate(channel_0, size=(16, 16), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(image[:, :1], expected)
