@@ -18,6 +18,7 @@ from models.backbone import (
 from models.cfipt import CFIPT, CFIPTOutput
 from models.config import VARIANTS, CFIPTConfig, list_presets, load_preset
 from models.losses import TRD_WEIGHT, cfipt_loss, crc_loss, trd_loss
+from models.mamba import FusedKernelWarning
 from models.params import ParameterReport, count_parameters
 
 register_model_configs()
@@ -28,6 +29,7 @@ __all__ = [
     "VARIANTS",
     "CFIPTConfig",
     "CFIPTOutput",
+    "FusedKernelWarning",
     "ParameterReport",
     "RandomBackboneWarning",
     "cfipt_loss",
