@@ -9,6 +9,8 @@ and CPU demos) with open_clip.
     loss, parts = cfipt_loss(out, targets)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from models.backbone import (
     RandomBackboneWarning,
     list_clip_models,
@@ -19,9 +21,22 @@ from models.cfipt import CFIPT, CFIPTOutput
 from models.config import VARIANTS, CFIPTConfig, list_presets, load_preset
 from models.losses import TRD_WEIGHT, cfipt_loss, crc_loss, trd_loss
 from models.mamba import FusedKernelWarning
-from models.params import ParameterReport, count_parameters
+
+if TYPE_CHECKING:
+    from models.params import ParameterReport, count_parameters
 
 register_model_configs()
+
+
+def __getattr__(name: str) -> Any:
+    """`ParameterReport` and `count_parameters` load on first use, so that `python -m models.params`
+    does not find its own module imported already (runpy's RuntimeWarning)."""
+    if name in ("ParameterReport", "count_parameters"):
+        from models import params
+
+        return getattr(params, name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")
+
 
 __all__ = [
     "CFIPT",

@@ -22,7 +22,7 @@ from models.backbone import freeze, load_backbone, state_fingerprint
 from models.config import CFIPTConfig
 from models.iae import IAE, BilinearAdapter
 from models.mfpg import MFPG
-from models.precision import at_least_float32, float32_region
+from models.precision import float32_region
 from models.prompted_clip import PromptedCLIP
 from models.s2gpt import NoInteraction, S2GPTMamba, S2GPTTransformer
 from models.vtpi import VTPI, DeepPrompts, NoPrompts
@@ -153,8 +153,9 @@ class CFIPT(nn.Module):
         text_features = self.backbone.encode_text(p_tv)
         if text_features.dim() == 2:
             text_features = text_features.expand(hsi.shape[0], -1, -1)
-        with float32_region(image_features):  # logits in float32 under autocast (models.precision)
-            image_features, text_features = at_least_float32(image_features), at_least_float32(text_features)
+        with float32_region(image_features) as lift:  # float32 logits under autocast (models.precision)
+            image_features = lift(image_features)
+            text_features = lift(text_features).to(image_features.dtype)
             similarity = torch.einsum("be,bke->bk", image_features, text_features)
             logits = self.backbone.logit_scale.to(similarity.dtype) * similarity
         return CFIPTOutput(logits, image_features, text_features)

@@ -2,8 +2,8 @@
 
 Four ConvTranspose2d + BatchNorm2d + GELU layers; the last one gives 3 channels. The geometry of every
 layer (stride, kernel, padding, output_padding) is planned per axis so that the output size is exactly
-the backbone's image size for any patch size (3..27 for 224 px), with growth spread evenly over the
-layers; no resize step is needed. Every output pixel of every layer is reached by a kernel tap
+the backbone's image size for the usual patch sizes (every p in 3..27 for 224 px), preferring small
+kernels and growth spread over the layers; no resize step is needed. Every output pixel of every layer is reached by a kernel tap
 (kernel >= stride, output_padding <= padding), so every pixel of the image CLIP sees depends on the
 input patch: none is bias only. Variant 3 swaps the whole encoder for `BilinearAdapter`.
 """
@@ -63,11 +63,25 @@ def plan_upsampling(size_in: int, size_out: int, layers: int = 4) -> tuple[UpGeo
     """
     plan = _best_plan(size_in, size_out, layers)
     if plan is None:
+        near = _nearest_plannable(size_in, size_out, layers)
+        hint = (
+            f"; the nearest patch size{'s' * (len(near) > 1)} that work{'s' * (len(near) == 1)}: "
+            f"{' and '.join(map(str, near))}"
+            if near
+            else ""
+        )
         raise CfiptUsageError(
             f"cannot upsample a {size_in} x {size_in} patch to {size_out} x {size_out} in {layers} "
-            f"transposed convolutions; use a patch size between 3 and {size_out // 2}"
+            f"transposed convolutions that reach every pixel{hint}"
         )
     return plan[1]
+
+
+def _nearest_plannable(size_in: int, size_out: int, layers: int) -> list[int]:
+    """The closest patch sizes below and above `size_in` that have a plan (for the error message)."""
+    below = next((p for p in range(size_in - 1, 2, -1) if _best_plan(p, size_out, layers)), None)
+    above = next((p for p in range(size_in + 1, size_out + 1) if _best_plan(p, size_out, layers)), None)
+    return [p for p in (below, above) if p is not None]
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.precision import at_least_float32, float32_region
+from models.precision import float32_region
 
 if TYPE_CHECKING:
     from models.cfipt import CFIPTOutput
@@ -22,8 +22,8 @@ def crc_loss(logits: Tensor, targets: Tensor) -> Tensor:
     """L_CRC: cross-entropy over the scaled image-text cosine similarities, (B, K), (B,) -> scalar.
 
     Float32 under autocast too (models.precision)."""
-    with float32_region(logits):
-        return F.cross_entropy(at_least_float32(logits), targets)
+    with float32_region(logits) as lift:
+        return F.cross_entropy(lift(logits), targets)
 
 
 def trd_loss(text_features: Tensor) -> Tensor:
@@ -34,8 +34,8 @@ def trd_loss(text_features: Tensor) -> Tensor:
 
     Float32 under autocast too (models.precision).
     """
-    with float32_region(text_features):
-        features = at_least_float32(text_features)
+    with float32_region(text_features) as lift:
+        features = lift(text_features)
         similarity = features @ features.transpose(-1, -2)
         identity = torch.eye(similarity.shape[-1], device=similarity.device, dtype=similarity.dtype)
         return (similarity - identity).abs().mean()

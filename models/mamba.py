@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -77,7 +78,11 @@ class FusedKernels:
     @classmethod
     def probe(cls) -> FusedKernels:
         """Look for mamba-ssm (`selective_scan_fn`) and causal-conv1d (`mamba_inner_fn` needs both)."""
-        if importlib.util.find_spec("mamba_ssm") is None:
+        try:
+            installed = importlib.util.find_spec("mamba_ssm") is not None
+        except (ImportError, ValueError):  # a broken install, or a stand-in module without a spec
+            installed = "mamba_ssm" in sys.modules
+        if not installed:
             return cls({}, None)
         try:
             interface = importlib.import_module("mamba_ssm.ops.selective_scan_interface")
@@ -349,7 +354,8 @@ def selective_scan(
     """Selective scan (S6) in pure PyTorch, chunked, without a Python loop over the sequence.
 
     Same arguments, layout and result as mamba-ssm's `selective_scan_fn` (real A, input-dependent B and
-    C). Computed in float32 whatever the input dtype; the result has the dtype of ``u``.
+    C). Computed in float32 whatever the input dtype and also under autocast; the result has the dtype
+    of ``u`` (as mamba-ssm's).
 
     Args:
         u: Input, (batch, d_inner, L).

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from models.precision import at_least_float32, float32_region
+from models.precision import float32_region
 
 __all__ = [
     "AMFF",
@@ -64,8 +64,8 @@ class SpectralPromptMatrix(nn.Module):
 
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
         """(B, HW, C), (B, HW, D) -> (B, C, C) in float32 (also under autocast), rows sum to 1."""
-        with float32_region(x_h):
-            x_h, x_l = at_least_float32(x_h), at_least_float32(x_l)
+        with float32_region(x_h) as lift:
+            x_h, x_l = lift(x_h), lift(x_l)
             a_t = _with_ones(x_l).transpose(1, 2)  # (B, D + 1, HW)
             a_t_k = (a_t @ x_h) @ self.key.weight.T + a_t.sum(dim=-1, keepdim=True) * self.key.bias
             scores = _affine_matrix(self.query) @ a_t_k  # (C, D + 1) @ (B, D + 1, C)
@@ -88,8 +88,8 @@ class SpatialPromptMatrix(nn.Module):
 
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
         """(B, HW, C), (B, HW, D) -> (B, HW, HW) in float32 (also under autocast), rows sum to 1."""
-        with float32_region(x_h):
-            x_h, x_l = at_least_float32(x_h), at_least_float32(x_l)
+        with float32_region(x_h) as lift:
+            x_h, x_l = lift(x_h), lift(x_l)
             key = _affine_matrix(self.key)  # (d_a, D + 1)
             left = x_h @ (self.query.weight.T @ key) + self.query.bias @ key  # (B, HW, D + 1)
             scores = left @ _with_ones(x_l).transpose(1, 2)
@@ -114,7 +114,7 @@ class OnesMatrix(nn.Module):
     def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
         """(B, HW, C), (B, HW, D) -> 1 / size, (B, C, C) or (B, HW, HW) (an expanded view, no copy)."""
         size = x_h.shape[2] if self.axis == "spectral" else x_h.shape[1]
-        return x_h.new_full((), 1.0 / size, dtype=torch.float32).expand(x_h.shape[0], size, size)
+        return x_h.new_full((), 1.0 / size).expand(x_h.shape[0], size, size)
 
 
 class ResidualFusion(nn.Module):

@@ -8,33 +8,50 @@ stay float32 whatever the surrounding autocast says, because bf16's 8-bit mantis
 - the selective scan: a long product of decays and sums of inputs;
 - the prompt matrices P_sp and P_sa: softmax over scores of up to C or HW terms.
 
-`float32_region` switches autocast off for the device of a tensor; the caller lifts its inputs with
-`at_least_float32` inside it (float64 stays float64). Outside autocast neither changes anything.
+`float32_region(x)` switches autocast off for x's device and yields a `lift` function that takes
+bf16 / fp16 tensors to float32 (float64 stays float64). Outside autocast it changes nothing and `lift`
+is the identity: a model the user cast to bf16 (or float64) as a whole runs in that dtype, as asked.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 from torch.amp import is_autocast_available
 
-__all__ = ["at_least_float32", "float32_region"]
+__all__ = ["at_least_float32", "autocast_active", "float32_region", "lift_under_autocast"]
+
+Lift = Callable[[Tensor], Tensor]
+
+
+def autocast_active(like: Tensor) -> bool:
+    """Whether autocast is on for the device type of `like`."""
+    device_type = like.device.type
+    return is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
 
 
 @contextlib.contextmanager
-def float32_region(like: Tensor) -> Iterator[None]:
-    """Autocast disabled on the device type of `like` (operations then run in their inputs' dtype)."""
-    device_type = like.device.type
-    if not is_autocast_available(device_type):
-        yield
+def float32_region(like: Tensor) -> Iterator[Lift]:
+    """Autocast off on `like`'s device while inside; yields `at_least_float32` (identity outside autocast)."""
+    if not autocast_active(like):
+        yield _unchanged
         return
-    with torch.autocast(device_type=device_type, enabled=False):
-        yield
+    with torch.autocast(device_type=like.device.type, enabled=False):
+        yield at_least_float32
 
 
 def at_least_float32(tensor: Tensor) -> Tensor:
     """float16 / bfloat16 -> float32; float32 and float64 unchanged."""
     return tensor.float() if tensor.is_floating_point() and tensor.element_size() < 4 else tensor
+
+
+def lift_under_autocast(tensor: Tensor) -> Tensor:
+    """`at_least_float32` under autocast (the operations that follow still autocast), else unchanged."""
+    return at_least_float32(tensor) if autocast_active(tensor) else tensor
+
+
+def _unchanged(tensor: Tensor) -> Tensor:
+    return tensor

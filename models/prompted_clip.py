@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cfipt_cli.errors import CfiptUsageError
-from models.precision import at_least_float32, float32_region
+from models.precision import float32_region
 from models.prefix_attention import is_causal_mask, prefix_block, rows_block, supports_shortcuts
 
 __all__ = ["PromptedCLIP"]
@@ -189,6 +189,11 @@ class PromptedCLIP(nn.Module):
     def template_embedding(self) -> Tensor | None:
         """Token embeddings (n, text width) of the template words, or None when they are not n tokens."""
         if self._template_tokens != self.n_prompt:
+            log.info(
+                "the template has %d tokens and n_prompt is %d: the first text prompt layer starts random",
+                self._template_tokens,
+                self.n_prompt,
+            )
             return None
         return self.plain_embeds[0, 1 : 1 + self.n_prompt].clone()
 
@@ -211,8 +216,8 @@ class PromptedCLIP(nn.Module):
         x = visual.ln_pre(x)
         pooled_row = 0 if self.vision_shortcut else None  # the last block at the class token only
         x = self._run_blocks(visual.transformer, x, prompts, self._replace_last, None, pooled_row)
-        with float32_region(x):  # pooled token -> features in float32: they make the logits
-            return F.normalize(self._pool_image(at_least_float32(x), n_tokens), dim=-1)
+        with float32_region(x) as lift:  # pooled token -> features in float32: they make the logits
+            return F.normalize(self._pool_image(lift(x), n_tokens), dim=-1)
 
     def _replace_last(self, x: Tensor, prompt: Tensor) -> Tensor:
         return torch.cat([x[:, : -self.n_prompt], _batched(prompt, x.shape[0]).to(x.dtype)], dim=1)
@@ -255,8 +260,10 @@ class PromptedCLIP(nn.Module):
     def _project_text(self, pooled: Tensor) -> Tensor:
         """EOT tokens (..., text width) -> ln_final, projection, L2-normalised features (..., E), float32."""
         text = self._text_tower
-        with float32_region(pooled):  # one token per sequence: float32 costs nothing, keeps the logits exact
-            pooled = text.ln_final(at_least_float32(pooled))
+        with float32_region(
+            pooled
+        ) as lift:  # one token per sequence: float32 costs little, keeps logits exact
+            pooled = text.ln_final(lift(pooled))
             if text.text_projection is not None:
                 projection = text.text_projection
                 pooled = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection

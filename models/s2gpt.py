@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.mamba import Mamba
+from models.precision import lift_under_autocast
 
 __all__ = [
     "LowRankCarrier",
@@ -157,7 +158,8 @@ class S2GPTMamba(nn.Module):
         """Prompts (L, n, w_src), P_sp (B, C, C), P_sa (B, HW, HW) -> (B, L, n, w_dst)."""
         x, z = self.mamba.in_proj(prompts.transpose(1, 2)).chunk(2, dim=-1)  # (L, w, E) each
         x = self.s2pt(self.mamba.conv(x.transpose(1, 2)), p_sp, p_sa)  # (B, L, E, w)
-        y = self.mamba.ssm_bidirectional(x.flatten(0, 1)).view_as(x)  # both scan directions, summed
+        # both scan directions, summed; a float32 input under autocast gives a float32 result
+        y = self.mamba.ssm_bidirectional(lift_under_autocast(x.flatten(0, 1))).view_as(x)
         y = self.norm(y.transpose(-1, -2)) * F.silu(z)  # (B, L, w, E)
         return self.carrier(self.mamba.out_proj(y).transpose(-1, -2))
 

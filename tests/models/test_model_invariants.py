@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 import types
 import warnings
 
@@ -282,3 +283,25 @@ def test_inference_scan_never_takes_the_parallel_solver_on_any_device():
     huge = torch.empty(32 * 9 * 2, 12, 768, device="meta")  # training batch 32: > PARALLEL_SOLVER_BYTES
     assert mamba_module._solver_settings(huge, 16, None, None, needs_grad=True)[0] is False
     assert mamba_module._solver_settings(torch.empty(4, 12, 768), 16, None, None, True)[0] is False
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("variant", ["full", "1", "3", "4d"])
+def test_a_model_cast_as_a_whole_runs_in_that_dtype(variant, dtype):
+    """The float32 islands act under autocast only: a model cast to float64 or bf16 stays in that dtype."""
+    model = build(variant=variant).to(dtype).eval()
+    hsi, aux = patches(batch=2)
+    with torch.no_grad():
+        out = model(hsi.to(dtype), aux.to(dtype))
+    assert out.logits.dtype == dtype and torch.isfinite(out.logits).all()
+
+
+def test_a_stand_in_mamba_ssm_without_a_spec_does_not_break_the_probe(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mamba_ssm", types.ModuleType("mamba_ssm"))
+    kernels = FusedKernels.probe()  # the stub has no ops submodule: not usable, no exception
+    assert kernels.problem is not None and kernels.get("selective_scan_fn", "cpu") is None
+
+
+def test_an_unplannable_patch_size_names_the_nearest_that_work():
+    with pytest.raises(CfiptUsageError, match=r"29 x 29 .* nearest patch sizes that work: 28 and 30"):
+        plan_upsampling(29, 224)
