@@ -150,7 +150,11 @@ class CFIPT(nn.Module):
         fused, p_sp, p_sa = self.mfpg(hsi, aux)
         p_vt, p_tv = self.vtpi(p_sp, p_sa)
         image_features = self.backbone.encode_image(self.iae(fused), p_vt)
-        text_features = self.backbone.encode_text(p_tv)
+        if self.config.text_precision == "float32":  # see CFIPTConfig.text_precision
+            with float32_region(hsi) as lift:
+                text_features = self.backbone.encode_text(None if p_tv is None else lift(p_tv))
+        else:
+            text_features = self.backbone.encode_text(p_tv)
         if text_features.dim() == 2:
             text_features = text_features.expand(hsi.shape[0], -1, -1)
         with float32_region(image_features) as lift:  # float32 logits under autocast (models.precision)

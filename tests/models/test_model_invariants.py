@@ -19,7 +19,7 @@ from cfipt_model_helpers import build, patches
 from torch import nn
 
 from cfipt_cli.errors import CfiptUsageError
-from models import cfipt_loss
+from models import CFIPT, CFIPTConfig, RandomBackboneWarning, cfipt_loss
 from models import mamba as mamba_module
 from models.iae import IAE, plan_upsampling
 from models.mamba import FusedKernels, FusedKernelWarning, Mamba, selective_scan, selective_scan_reference
@@ -177,6 +177,40 @@ def test_bf16_autocast_keeps_logits_probabilities_and_losses_float32(trained_mic
     assert len(predicted.unique()) == 3  # a batch with real decisions to get right
     agreement = (out.logits.argmax(1) == predicted).float().mean()
     assert agreement >= 0.999, float(agreement)
+
+
+@pytest.mark.parametrize("text_precision", ["float32", "autocast"])
+def test_bf16_argmax_agrees_even_for_an_untrained_model(text_precision):
+    """The hardest case: random weights, all class texts nearly alike (margins ~0.04 at logit scale 100).
+
+    With the text tower in bf16 the rounding in the tower is as large as the differences between the
+    class texts and flips nearly every pixel; in float32 (the default) the argmax agrees.
+    """
+    names = ["grass", "tree", "road", "water", "roof", "soil", "rail", "park"]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomBackboneWarning)
+        config = CFIPTConfig(
+            hsi_bands=16,
+            aux_bands=2,
+            patch_size=7,
+            class_names=names,
+            clip_model="cfipt-tiny",
+            pretrained=None,
+            text_precision=text_precision,
+        )
+        model = CFIPT(config).eval()
+    with torch.no_grad():
+        model.backbone.clip.logit_scale.fill_(torch.log(torch.tensor(100.0)))
+        hsi, aux = patches(1000, seed=2, hsi=16, p=7)
+        reference = model(hsi, aux).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(hsi, aux).logits
+    agreement = float((mixed.argmax(1) == reference.argmax(1)).float().mean())
+    if text_precision == "float32":
+        assert agreement >= 0.999, agreement
+    else:  # the test separates: the same batch with a bf16 text tower
+        assert agreement < 0.999, agreement
 
 
 def test_prompt_matrices_are_float32_under_autocast():

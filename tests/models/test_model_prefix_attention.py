@@ -98,7 +98,9 @@ def test_shared_prefix_gives_the_plain_logits_and_gradients(variant):
 
 def test_shortcuts_run_under_bf16_autocast():
     # The masks must follow the queries' dtype (bf16 under autocast, as on a GPU with --amp).
-    fast, plain = build(seed=4), build(seed=4, share_prefix=False)
+    # text_precision="autocast": the text tower (where the prefix shortcut is) runs in bf16 too
+    fast = build(seed=4, text_precision="autocast")
+    plain = build(seed=4, share_prefix=False, text_precision="autocast")
     hsi, aux = patches(batch=2)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out_fast, out_plain = fast.eval()(hsi, aux).logits, plain.eval()(hsi, aux).logits
