@@ -12,7 +12,14 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print a JSON summary on s
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA when available), cpu, cuda or cuda:N.", metavar="DEVICE")
 ]
-AmpOpt = Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast on CUDA (ignored on CPU).")]
+AmpOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--amp/--no-amp",
+        help="bf16 autocast on CUDA; default: on for CUDA, off on CPU (--amp on CPU is ignored).",
+        show_default=False,
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.", metavar="N")]
 CreationOptions = Annotated[
     list[str] | None,

@@ -51,7 +51,9 @@ class TrainConfig:
         warmup_epochs: linear warm-up length before the cosine decay, in epochs, capped at
             epochs - 1 (ours).
         device: "auto", "cpu", "cuda" or "cuda:N".
-        amp: bf16 autocast on CUDA.
+        amp: bf16 autocast: None (the default, "auto" in a config file) means on for CUDA and off on
+            CPU; False turns it off; True on a CPU is ignored with a warning (CPU stays fp32). The model
+            folder records the resolved value.
         seed: seed of every random choice (initialisation, validation split, batches, augmentation).
         val_fraction: share of each class's training pixels held out to report validation OA.
         num_workers: DataLoader workers reading patches (only used when patches are not cached).
@@ -71,7 +73,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 2
     device: str = "auto"
-    amp: bool = False
+    amp: bool | None = None
     seed: int = 0
     val_fraction: float = 0.0
     num_workers: int = 0
@@ -131,7 +133,7 @@ class TrainConfig:
             )
         merged = (base or cls()).to_dict()
         for name, value in values.items():
-            merged[name] = _coerce(name, value, type(merged[name]))
+            merged[name] = _coerce_amp(value) if name == "amp" else _coerce(name, value, type(merged[name]))
         return cls(**merged)
 
 
@@ -148,6 +150,15 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         return str(value)  # e.g. variant = 1
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise CfiptUsageError(f"training option {name} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _coerce_amp(value: Any) -> bool | None:
+    """amp: true, false, or None / "auto" (decided by the device)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    if not isinstance(value, bool):
+        raise CfiptUsageError(f'training option amp must be true, false or "auto", got {value!r}')
     return value
 
 

@@ -24,6 +24,7 @@ The output folder (rules):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 EpochCallback = Callable[[dict[str, Any]], None]
+
+PROGRESS_EVERY = 20  # steps between the progress bar's loss updates (each one waits for the device)
 
 
 class TrainingInterrupted(CfiptError):
@@ -157,7 +160,8 @@ def resume_config(out: Path, asked: dict[str, Any]) -> TrainConfig:
         raise CfiptUsageError(
             f"--resume continues with the saved options, but {given}; drop them or train anew"
         )
-    runtime = {k: v for k, v in asked.items() if k in RUNTIME_FIELDS}
+    # amp not asked for: the new device decides again (the saved value is the one the old device used)
+    runtime = {"amp": None, **{k: v for k, v in asked.items() if k in RUNTIME_FIELDS}}
     return TrainConfig.from_mapping(runtime, base=saved)
 
 
@@ -190,10 +194,20 @@ class Trainer:
     def __init__(self, scene: Scene, out: Path, config: TrainConfig, cache_bytes: int):
         import torch
 
-        from cfipt_cli.devices import resolve_device
+        from cfipt_cli.devices import enable_tf32, resolve_amp, resolve_device
 
-        self.scene, self.out, self.config = scene, out, config
+        self.scene, self.out = scene, out
         self.device = resolve_device(config.device)
+        # The resolved precision is what model.json records (train_config.amp: true / false).
+        self.config = config = dataclasses.replace(config, amp=resolve_amp(config.amp, self.device))
+        tf32 = enable_tf32(self.device)
+        log.info(
+            "training on %s: bf16 autocast %s, TF32 %s, batch %d",
+            self.device,
+            "on" if config.amp else "off",
+            "on" if tf32 else "off",
+            config.batch_size,
+        )
         self.pixels: LabelledPixels = labelled_pixels(scene, config.drop_empty_classes)
         self.train_idx, self.val_idx = split_validation(self.pixels.targets, config.val_fraction, config.seed)
         self.fingerprint = scene_fingerprint(scene)
@@ -236,12 +250,16 @@ class Trainer:
             num_workers=self.config.num_workers,
         )
 
-    def _inputs(self, patches: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
+    def _inputs(self, patches: Any, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(hsi, aux, targets) of a batch on the device: one pinned, non-blocking transfer."""
+        from cfipt_cli.devices import upload
 
-        x = torch.as_tensor(np.asarray(patches), dtype=torch.float32).to(self.device)
+        x, targets = upload(
+            [np.asarray(patches, dtype=np.float32), self.pixels.targets[index].astype(np.int64)],
+            self.device,
+        )
         n_hsi = self.scene.n_hsi
-        return x[:, :n_hsi], x[:, n_hsi:]
+        return x[:, :n_hsi], x[:, n_hsi:], targets
 
     # Epochs
 
@@ -256,20 +274,21 @@ class Trainer:
         batches = self._batches(epoch)
         aug_rng = np.random.default_rng([self.config.seed, epoch, 1])
         self.model.train()
-        # loss, crc, trd (sample-weighted sums), correct predictions, samples: on the device, so that
-        # a step never waits for the GPU unless the progress bar shows the loss.
-        totals = torch.zeros(5, device=self.device)
+        # loss, crc, trd (sample-weighted sums) and correct predictions stay on the device, so that a
+        # step never waits for the GPU: the host reads them every PROGRESS_EVERY steps (when a progress
+        # bar shows the running loss) and once at the end of the epoch. Samples are counted on the host.
+        totals = torch.zeros(4, device=self.device)
+        samples = 0
         lr = self.config.lr
         start = time.perf_counter()
-        for index, patches in zip(batches, self._loader(batches), strict=True):
+        for step, (index, patches) in enumerate(zip(batches, self._loader(batches), strict=True), start=1):
             if self.config.augment:
                 patches = augment(np.asarray(patches), aug_rng)
-            hsi, aux = self._inputs(patches)
-            targets = torch.as_tensor(self.pixels.targets[index], device=self.device)
+            hsi, aux, targets = self._inputs(patches, index)
             lr = lr_at(self.state.step, self.total_steps, self.warmup_steps, self.config.lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            with autocast(self.device, self.config.amp):
+            with autocast(self.device, bool(self.config.amp)):
                 output = self.model(hsi, aux)
                 loss, parts = cfipt_loss(output, targets)
             self.optimizer.zero_grad(set_to_none=True)
@@ -277,15 +296,17 @@ class Trainer:
             self.optimizer.step()
             self.state.step += 1
             n = float(len(index))
+            samples += len(index)
             correct = (output.logits.detach().argmax(1) == targets).sum()
-            terms = [loss.detach() * n, parts["crc"] * n, parts["trd"] * n, correct, totals.new_tensor(n)]
+            terms = [loss.detach() * n, parts["crc"] * n, parts["trd"] * n, correct]
             totals += torch.stack([t.float() for t in terms])  # bf16 terms under autocast
             progress.update(1)
-            if not progress.disable:
+            if not progress.disable and (step % PROGRESS_EVERY == 0 or step == len(batches)):
                 progress.set_postfix(
-                    epoch=f"{epoch + 1}/{self.config.epochs}", loss=f"{float(loss.detach()):.4f}"
+                    epoch=f"{epoch + 1}/{self.config.epochs}", loss=f"{float(totals[0]) / samples:.4f}"
                 )
-        loss_sum, crc_sum, trd_sum, correct_sum, n_sum = totals.tolist()
+        loss_sum, crc_sum, trd_sum, correct_sum = totals.tolist()
+        n_sum = float(samples)
         return {
             "epoch": epoch + 1,
             "loss": loss_sum / n_sum,
@@ -303,17 +324,16 @@ class Trainer:
         from cfipt_cli.devices import autocast
 
         self.model.eval()
-        correct = 0
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         size = max(1, self.config.batch_size)
         with torch.no_grad():
             for i in range(0, len(self.val_idx), size):
                 index = self.val_idx[i : i + size]
-                hsi, aux = self._inputs(self.store[index])
-                with autocast(self.device, self.config.amp):
+                hsi, aux, truth = self._inputs(self.store[index], index)
+                with autocast(self.device, bool(self.config.amp)):
                     logits = self.model(hsi, aux).logits
-                truth = torch.as_tensor(self.pixels.targets[index], device=self.device)
-                correct += int((logits.argmax(1) == truth).sum())
-        return correct / len(self.val_idx)
+                correct += (logits.argmax(1) == truth).sum()
+        return int(correct) / len(self.val_idx)
 
     def complete_epoch(self, epoch: int, progress: Any, folder: Path) -> dict[str, Any]:
         """Train epoch `epoch`, then write the checkpoint and the model folder into `folder`."""

@@ -135,7 +135,7 @@ def command(
     Writes a model folder: model.safetensors (trainable weights), model.json, train_log.jsonl and
     checkpoint/ (resume state). Ctrl-C keeps the last completed epoch; --resume continues it.
 
-    Example: cfipt train scene --out model --epochs 30 --device cuda --amp
+    Example: cfipt train scene --out model --epochs 30 --device cuda  (bf16 autocast on CUDA; --no-amp: fp32)
     """
     from cfipt_cli.trainconfig import resolve_config
     from cfipt_cli.training import resume_config, train_model

@@ -49,6 +49,7 @@ def test_json_summary_and_resolved_config(cli_model, capsys):
     config = read_model_info(out).train_config
     assert (config["epochs"], config["lr"], config["augment"]) == (1, 0.001, False)  # flag > file > default
     assert config["clip_model"] == "cfipt-tiny" and config["batch_size"] == 16
+    assert config["amp"] is False  # resolved for the CPU (the default is "on for CUDA")
 
 
 def test_existing_output_is_untouched_without_overwrite(cli_model, capsys):
