@@ -54,6 +54,20 @@ def extract_patches(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray, patc
     return np.ascontiguousarray(windows[:, rows, cols].transpose(1, 0, 2, 3))
 
 
+def gather_patches(padded: Any, rows: Any, cols: Any, patch_size: int) -> Any:
+    """`extract_patches` on torch tensors, on their device: (bands, H, W), (N,), (N,) -> (N, bands, p, p).
+
+    Used by prediction to cut a batch's patches on the GPU from the block uploaded once. Pure indexing
+    (no arithmetic on the values), so the result equals `extract_patches` bit for bit.
+    """
+    import torch
+
+    offsets = torch.arange(patch_size, device=padded.device)
+    r = (rows[:, None] + offsets)[:, :, None]  # (N, p, 1)
+    c = (cols[:, None] + offsets)[:, None, :]  # (N, 1, p)
+    return padded[:, r, c].transpose(0, 1).contiguous()  # (bands, N, p, p) -> (N, bands, p, p)
+
+
 def read_pixel_patches(
     src: Any, rows: np.ndarray, cols: np.ndarray, patch_size: int, mean: np.ndarray, std: np.ndarray
 ) -> np.ndarray:

@@ -2,17 +2,24 @@
 
 How a run works (`predict_scene`):
 
-1. The scene is cut into square blocks (`block_size`, row-major order). Block i belongs to rank
-   i % world_size (one rank without torch.distributed).
+1. The scene is cut into square blocks (`block_size`, row-major order). Ranks claim the blocks
+   without a part dynamically: a claim is the atomic creation of `claim-NNNNNN` in the work folder
+   (`os.open(O_CREAT | O_EXCL)`, which works across the nodes of a shared filesystem too), so a fast
+   rank takes more blocks and no rank idles while a block is unclaimed. A rank claims the next block
+   ahead of time (to read it while the device computes) only while at least `world_size` blocks are
+   unclaimed, so the last blocks go to idle ranks, not to a busy one's queue.
 2. A reader thread reads each block of the stack with a halo of p // 2 (symmetric padding outside the
-   scene, exactly as in training, see `cfipt_cli.patches`), normalises it with the *model's* mean/std
-   and finds the valid pixels (mask.tif == 1 and finite in every band). At most `prefetch` blocks wait
-   in memory, so reading overlaps compute and memory is bounded by a few blocks.
-3. The valid pixels of a block are classified in batches of `batch_size` patches on the device; the
-   block's class ids (and probabilities / confidence when asked) stay on the device until the block is
-   done, then go to one part file `block-NNNNNN.npz`, written atomically in a work folder
-   `.<map name>.parts/` beside the map. The parts are the resume state: a rerun of the same job skips
-   every block with a part (`job.json` in the folder identifies the job; another job starts afresh).
+   scene, exactly as in training, see `cfipt_cli.patches`), normalises it with the *model's* mean/std,
+   finds the valid pixels (mask.tif == 1 and finite in every band) and packs block and pixel positions
+   into one host buffer (pinned for CUDA). At most `prefetch` blocks wait in memory, so reading overlaps
+   compute and memory is bounded by a few blocks.
+3. The buffer goes to the device in one transfer; the patches of each batch of `batch_size` valid pixels
+   are cut there (`patches.gather_patches`, equal to the host's `extract_patches` bit for bit) and
+   classified; the block's class ids (and probabilities / confidence when asked) stay on the device
+   until the block is done (one synchronisation per block), then go to one part file
+   `block-NNNNNN.npz`, written atomically in a work folder `.<map name>.parts/` beside the map. The
+   parts are the resume state: a rerun of the same job skips every block with a part (`job.json` in
+   the folder identifies the job; another job starts afresh; claims of a killed run are dropped).
 4. After a barrier, rank 0 assembles the parts into the GeoTIFFs (one block in memory at a time),
    writes colour table, overviews and the CategoryNames sidecar, renames the temporary files to their
    targets and removes the work folder. One process and N ranks therefore write identical files.
@@ -38,11 +45,12 @@ from cfipt_cli.atomic import atomic_file, check_output
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import CfiptError, CfiptUsageError, CheckpointError, DataError
 from cfipt_cli.log import get_logger
-from cfipt_cli.patches import extract_patches, normalise, read_block_with_halo, split_sources
+from cfipt_cli.patches import gather_patches, normalise, read_block_with_halo, split_sources
 
 if TYPE_CHECKING:
     import torch
 
+    from cfipt_cli.devices import Staged
     from cfipt_cli.modelio import ModelInfo
     from cfipt_cli.scene import Scene
 
@@ -51,6 +59,9 @@ log = get_logger(__name__)
 PARTS_FORMAT = "cfipt-predict-parts"
 PARTS_FORMAT_VERSION = 1
 JOB_NAME = "job.json"
+# torch.distributed's timeout: a rank that has finished waits in a collective for the others' last
+# blocks (a 512 px block of ViT-B-16 is minutes on a CPU); generous by default, --dist-timeout sets it.
+DEFAULT_DIST_TIMEOUT_S = 6 * 3600.0
 
 # on_block(block_index, blocks_done, blocks_to_do) after each saved block (progress bars, tests).
 BlockCallback = Callable[[int, int, int], None]
@@ -88,12 +99,24 @@ class PredictOutputs:
 
 @dataclass
 class PredictSettings:
-    """How to compute: sizes, device and precision. None of them changes the map (bf16 aside)."""
+    """How to compute: sizes, device and precision. None of them changes the map (bf16 aside).
 
-    batch_size: int = 64
+    `batch_size` and `amp` None mean the device's defaults (`resolved`): on CUDA batches of 256 under
+    bf16 autocast, on CPU batches of 64 in float32 (see `cfipt_cli.devices`).
+    """
+
+    batch_size: int | None = None
     block_size: int = 512
-    amp: bool = False
+    amp: bool | None = None
     prefetch: int = 2
+    dist_timeout_s: float = DEFAULT_DIST_TIMEOUT_S
+
+    def resolved(self, device: torch.device) -> PredictSettings:
+        """These settings with batch size and precision decided for `device`."""
+        from cfipt_cli.devices import default_predict_batch, resolve_amp
+
+        batch = default_predict_batch(device) if self.batch_size is None else self.batch_size
+        return replace(self, batch_size=batch, amp=resolve_amp(self.amp, device))
 
 
 @dataclass
@@ -189,6 +212,7 @@ class PartStore:
         if job_path.is_file():
             with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
                 if json.loads(job_path.read_text(encoding="utf-8")) == job:
+                    self.drop_claims()
                     return len(list(self.root.glob("block-*.npz")))
         if self.root.exists():
             log.warning("discarding the unfinished parts of a different earlier run in %s", self.root)
@@ -199,6 +223,24 @@ class PartStore:
 
     def has(self, index: int) -> bool:
         return self.part(index).is_file()
+
+    def claim(self, index: int) -> bool:
+        """Claim block `index` for this process: True for exactly one caller, across ranks and nodes."""
+        try:
+            os.close(os.open(self.root / f"claim-{index:06d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return False
+        return True
+
+    def claimed(self) -> int:
+        """How many blocks are claimed."""
+        with os.scandir(self.root) as entries:
+            return sum(1 for e in entries if e.name.startswith("claim-"))
+
+    def drop_claims(self) -> None:
+        """Forget the claims of an earlier run (blocks without a part are computed again)."""
+        for path in self.root.glob("claim-*"):
+            path.unlink(missing_ok=True)
 
     def save(self, index: int, arrays: dict[str, np.ndarray]) -> None:
         tmp = self.root / f".block-{index:06d}.tmp-{os.getpid()}"
@@ -250,6 +292,16 @@ class BlockInput:
     padded: np.ndarray  # (bands, h + 2r, w + 2r) float32, normalised
     rows: np.ndarray  # valid pixels, block coordinates
     cols: np.ndarray
+    staged: Staged | None = None  # padded, rows, cols packed for one transfer (their arrays are views)
+
+
+def stage_block(data: BlockInput, pin: bool) -> BlockInput:
+    """`data` with its arrays packed into one host buffer (pinned when `pin`) for one transfer."""
+    from cfipt_cli.devices import Staged
+
+    staged = Staged([data.padded, data.rows, data.cols], pin=pin)
+    padded, rows, cols = staged.arrays
+    return BlockInput(data.block, padded, rows, cols, staged=staged)
 
 
 def read_block(src: Any, mask: Any, block: Block, halo: int, mean: np.ndarray, std: np.ndarray) -> BlockInput:
@@ -271,23 +323,59 @@ def read_block(src: Any, mask: Any, block: Block, halo: int, mean: np.ndarray, s
     return BlockInput(block, normalise(raw, mean, std), rows, cols)
 
 
+# next_block(ahead) -> the next block to compute, or None; `ahead` is True while blocks are in hand
+# (then None means "not now", and it is asked again once they are done; without blocks: "no more").
+BlockSource = Callable[[bool], "Block | None"]
+
+
 def prefetched(
-    items: list[Block], read: Callable[[Block], BlockInput], depth: int
+    items: list[Block] | BlockSource, read: Callable[[Block], BlockInput], depth: int
 ) -> Generator[BlockInput, None, None]:
-    """Yield read(item) for each item, reading up to `depth` items ahead in one background thread."""
+    """Yield read(item) for each item, reading up to `depth` items ahead in one background thread.
+
+    `items` is a list, or a `BlockSource` (the blocks this rank claims, one at a time).
+    """
+    source = _list_source(items) if isinstance(items, list) else items
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfipt-reader") as pool:
         pending: deque[Future[BlockInput]] = deque()
-        queue = iter(items)
         try:
-            for item in queue:
-                pending.append(pool.submit(read, item))
-                if len(pending) > depth:
-                    yield pending.popleft().result()
-            while pending:
+            while True:
+                while len(pending) <= depth:
+                    item = source(bool(pending))
+                    if item is None:
+                        break
+                    pending.append(pool.submit(read, item))
+                if not pending:
+                    return
                 yield pending.popleft().result()
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _list_source(items: list[Block]) -> BlockSource:
+    queue = iter(items)
+    return lambda _ahead: next(queue, None)
+
+
+class BlockClaims:
+    """The blocks of `todo` this rank gets, claimed one at a time in the work folder (a `BlockSource`)."""
+
+    def __init__(self, store: PartStore, todo: list[Block], world_size: int):
+        self.store, self.todo, self.world_size = store, todo, world_size
+        self.cursor = 0  # claims never go away during a run: blocks before the cursor are taken
+
+    def __call__(self, ahead: bool) -> Block | None:
+        while self.cursor < len(self.todo):
+            # Claiming ahead keeps this rank's device busy, but near the end it would take a block
+            # from a rank that has none: only while every other rank can still find one.
+            if ahead and self.world_size > 1 and len(self.todo) - self.store.claimed() < self.world_size:
+                return None
+            block = self.todo[self.cursor]
+            self.cursor += 1
+            if self.store.claim(block.index):
+                return block
+        return None
 
 
 class BlockClassifier:
@@ -314,34 +402,33 @@ class BlockClassifier:
         self.want_proba = want_proba
         self.want_confidence = want_confidence
 
-    def _batch_logits(self, data: BlockInput, start: int, stop: int) -> torch.Tensor:
-        import torch
-
+    def _batch_logits(self, padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         from cfipt_cli.devices import autocast
 
-        patches = extract_patches(data.padded, data.rows[start:stop], data.cols[start:stop], self.patch_size)
-        tensor = torch.from_numpy(patches)
-        if self.device.type == "cuda":
-            tensor = tensor.pin_memory()
-        tensor = tensor.to(self.device, non_blocking=True)
-        hsi, aux = split_sources(tensor, self.n_hsi)  # type: ignore[arg-type]
-        with autocast(self.device, self.settings.amp):
+        patches = gather_patches(padded, rows, cols, self.patch_size)  # cut on the device
+        hsi, aux = split_sources(patches, self.n_hsi)
+        with autocast(self.device, bool(self.settings.amp)):
             return self.model(hsi, aux).logits.float()
 
     def classify(self, data: BlockInput) -> dict[str, np.ndarray]:
         """Class ids (h, w) with 0 at nodata, plus 'proba' (K, h, w) / 'confidence' (h, w), NaN at nodata."""
         import torch
 
-        n, batch = len(data.rows), self.settings.batch_size
+        n, batch = len(data.rows), int(self.settings.batch_size or 1)
         want_proba = self.want_proba or self.want_confidence
         # Results go into buffers allocated once per block: many small tensors kept per batch would
         # fragment the heap around the batch temporaries and grow memory by hundreds of MB per block.
         winners = torch.empty(n, dtype=torch.int64, device=self.device)
         probas = torch.empty((n, len(self.ids)) if want_proba else (0, 0), device=self.device)
+        if data.staged is None:
+            data = stage_block(data, pin=self.device.type == "cuda")
+        assert data.staged is not None
+        # One (asynchronous) transfer of the block and its pixel positions; patches are cut on the device.
+        padded, rows, cols = data.staged.to(self.device)
         with torch.inference_mode():
             for start in range(0, n, batch):
                 stop = min(n, start + batch)
-                logits = self._batch_logits(data, start, stop)
+                logits = self._batch_logits(padded, rows[start:stop], cols[start:stop])
                 winners[start:stop] = logits.argmax(dim=1)
                 if want_proba:
                     probas[start:stop] = torch.softmax(logits, dim=1)
@@ -455,8 +542,9 @@ def predict_scene(
     ranks = ranks or Ranks()
     outputs = _validated_outputs(outputs)
     check_output_paths(outputs, scene, None)
-    if settings.batch_size < 1:
+    if settings.batch_size is not None and settings.batch_size < 1:
         raise CfiptUsageError(f"--batch-size must be at least 1, not {settings.batch_size}")
+    settings = _resolved_settings(settings, device, ranks)
     started = time.perf_counter()
     with rasterio.open(scene.stack_path) as src:
         check_compatible(scene, info, src.count)
@@ -469,8 +557,9 @@ def predict_scene(
         if resumed:
             log.info("resuming: %d of %d blocks already done", resumed, len(blocks))
     ranks.barrier()  # the work folder is ready for every rank
-    mine = [b for b in blocks if b.index % ranks.world_size == ranks.rank and not store.has(b.index)]
-    computed, pixels = _compute_blocks(scene, model, info, outputs, settings, device, store, mine, on_block)
+    todo = [b for b in blocks if not store.has(b.index)]
+    claims = BlockClaims(store, todo, ranks.world_size)
+    computed, pixels = _compute_blocks(scene, model, info, outputs, settings, device, store, claims, on_block)
     computed, pixels = ranks.sum([computed, pixels], device)
     ranks.barrier()  # every part is saved
     summary: dict[str, Any] = {
@@ -482,6 +571,8 @@ def predict_scene(
         "blocks_resumed": len(blocks) - computed,
         "pixels_predicted_this_run": pixels,
         "device": str(device),
+        "batch_size": settings.batch_size,
+        "amp": settings.amp,
         "world_size": ranks.world_size,
     }
     if ranks.rank != 0:
@@ -500,6 +591,25 @@ def predict_scene(
         }
     )
     return summary
+
+
+def _resolved_settings(settings: PredictSettings, device: torch.device, ranks: Ranks) -> PredictSettings:
+    """Batch size and precision for `device` (logged), TF32 on for CUDA."""
+    from cfipt_cli.devices import enable_tf32
+
+    resolved = settings.resolved(device)
+    tf32 = enable_tf32(device)
+    if ranks.rank == 0:
+        log.info(
+            "predicting on %s%s: batch %d, bf16 autocast %s, TF32 %s, blocks of %d px",
+            device,
+            f" (rank 0 of {ranks.world_size})" if ranks.world_size > 1 else "",
+            resolved.batch_size,
+            "on" if resolved.amp else "off",
+            "on" if tf32 else "off",
+            resolved.block_size,
+        )
+    return resolved
 
 
 def _write_outputs(
@@ -573,10 +683,14 @@ def _compute_blocks(
     settings: PredictSettings,
     device: torch.device,
     store: PartStore,
-    todo: list[Block],
+    todo: list[Block] | BlockClaims,
     on_block: BlockCallback | None,
 ) -> tuple[int, int]:
-    """Classify the blocks `todo` and save a part for each; returns (blocks, valid pixels) done."""
+    """Classify the blocks of `todo` (a list, or the blocks this rank claims) and save a part for each.
+
+    Returns (blocks, valid pixels) done by this process. `on_block(index, done, to_do)` gets as `to_do`
+    the blocks left to every rank when this one started.
+    """
     import rasterio
 
     classifier = BlockClassifier(
@@ -588,19 +702,24 @@ def _compute_blocks(
         src = stack.enter_context(rasterio.open(scene.stack_path))
         mask = stack.enter_context(rasterio.open(scene.mask_path))
 
-        # The datasets are used by the reader thread only, one block at a time.
-        def read(block: Block) -> BlockInput:
-            return read_block(src, mask, block, halo, mean, std)
+        pin = device.type == "cuda"
 
+        # The datasets are used by the reader thread only, one block at a time; it also packs the
+        # block into the (pinned) buffer that goes to the device in one transfer.
+        def read(block: Block) -> BlockInput:
+            return stage_block(read_block(src, mask, block, halo, mean, std), pin)
+
+        total = len(todo.todo) if isinstance(todo, BlockClaims) else len(todo)
+        n_done = 0
         # closing() stops the reader before the datasets close, also when a block fails.
         stream = stack.enter_context(contextlib.closing(prefetched(todo, read, settings.prefetch)))
         for n_done, data in enumerate(stream, start=1):
             store.save(data.block.index, classifier.classify(data))
             pixels += len(data.rows)
-            log.info("block %d/%d done (%d pixels)", n_done, len(todo), len(data.rows))
+            log.info("block %d (%d of %d) done (%d pixels)", data.block.index, n_done, total, len(data.rows))
             if on_block is not None:
-                on_block(data.block.index, n_done, len(todo))
-    return len(todo), pixels
+                on_block(data.block.index, n_done, total)
+    return n_done, pixels
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -608,11 +727,15 @@ def _compute_blocks(
 # ---------------------------------------------------------------------------------------------------
 
 
-def init_ranks(device_spec: str) -> tuple[Ranks, torch.device]:
+def init_ranks(device_spec: str, timeout_s: float = DEFAULT_DIST_TIMEOUT_S) -> tuple[Ranks, torch.device]:
     """Join the torch.distributed job torchrun started (WORLD_SIZE > 1), else a single process.
 
-    Each rank of a CUDA job takes GPU LOCAL_RANK and NCCL; CPU jobs use gloo.
+    Each rank of a CUDA job takes GPU LOCAL_RANK and NCCL (a `--device cuda:N` is overridden, with a
+    warning); CPU jobs use gloo. `timeout_s` bounds every collective: a finished rank waits in one for
+    the others' last blocks.
     """
+    import datetime
+
     import torch
 
     from cfipt_cli.devices import resolve_device
@@ -626,11 +749,22 @@ def init_ranks(device_spec: str) -> tuple[Ranks, torch.device]:
     device_ids = None
     if device.type == "cuda":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.index is not None and device.index != local_rank:
+            log.warning(
+                "--device %s is overridden under torchrun: rank %s uses cuda:%d (LOCAL_RANK); pass "
+                "--device cuda and choose GPUs with CUDA_VISIBLE_DEVICES",
+                device,
+                os.environ.get("RANK", "?"),
+                local_rank,
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         device_ids = [local_rank]
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo",
+            timeout=datetime.timedelta(seconds=timeout_s),
+        )
     return Ranks(dist.get_rank(), dist.get_world_size(), device_ids), device
 
 
@@ -652,7 +786,7 @@ def run_predict(
     described.check_scene(scene)  # fail fast, before building the backbone
     check_output_paths(outputs, scene, model_dir)
     _check_creation_options(_scene_grid(scene), described.classes, outputs)  # GDAL's view, also early
-    ranks, device = init_ranks(device_spec)
+    ranks, device = init_ranks(device_spec, settings.dist_timeout_s)
     try:
         model, info = load_model(model_dir, device)
         model_id = file_sha256(Path(model_dir) / WEIGHTS_NAME)

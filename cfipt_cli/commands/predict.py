@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from cfipt_cli.options import AmpOpt, CreationOptions, DeviceOpt, JsonOut, Overwrite
+from cfipt_cli.prediction import DEFAULT_DIST_TIMEOUT_S
 
 
 def _progress() -> Any:
@@ -68,8 +69,15 @@ def command(
         Path, typer.Option("--model", "-m", help="The model folder (cfipt train).", metavar="DIR")
     ] = Path("model"),
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Pixels per forward pass.", metavar="N")
-    ] = 64,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Pixels per forward pass; default 256 on CUDA, 64 on CPU.",
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
     block_size: Annotated[
         int,
         typer.Option(
@@ -77,7 +85,16 @@ def command(
         ),
     ] = 512,
     device: DeviceOpt = "auto",
-    amp: AmpOpt = False,
+    amp: AmpOpt = None,
+    dist_timeout: Annotated[
+        float,
+        typer.Option(
+            "--dist-timeout",
+            min=1,
+            help="Under torchrun: seconds a rank may wait for the others (its last collective).",
+            metavar="SECONDS",
+        ),
+    ] = DEFAULT_DIST_TIMEOUT_S,
     proba: Annotated[
         Path | None,
         typer.Option(
@@ -103,8 +120,9 @@ def command(
     """Classify every pixel of SCENE and write a georeferenced map with colours and class names.
 
     Blocks are read with a halo of p // 2, classified in batches and saved as they finish; rerunning a
-    killed run resumes it. Under `torchrun --nproc-per-node N -m cfipt_cli predict ...` the blocks are
-    split across the ranks and one map is written.
+    killed run resumes it. Under `torchrun --nproc-per-node N -m cfipt_cli predict ...` the ranks claim
+    the blocks as they go (nodes sharing a filesystem too) and one map is written. On CUDA the default
+    is bf16 autocast (--no-amp: fp32 with TF32) and batches of 256.
 
     Example: cfipt predict scene --model model --out map.tif --quicklook map.png
     """
@@ -119,6 +137,8 @@ def command(
         creation_options=parse_creation_options(co),
         overwrite=overwrite,
     )
-    settings = PredictSettings(batch_size=batch_size, block_size=block_size, amp=amp)
+    settings = PredictSettings(
+        batch_size=batch_size, block_size=block_size, amp=amp, dist_timeout_s=dist_timeout
+    )
     summary = run_predict(scene, model, outputs, settings, device, on_block=_progress())
     _report(summary, json_out)

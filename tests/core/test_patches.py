@@ -9,6 +9,7 @@ from rasterio.transform import from_origin
 
 from cfipt_cli.patches import (
     extract_patches,
+    gather_patches,
     normalise,
     read_block_with_halo,
     read_pixel_patches,
@@ -77,3 +78,21 @@ def test_read_pixel_patches_matches_block_patches(stack_path):
     np.testing.assert_allclose(got, extract_patches(padded, rows, cols, p), rtol=0, atol=1e-6)
     hsi, aux = split_sources(got, 2)
     assert hsi.shape == (3, 2, p, p) and aux.shape == (3, 1, p, p)
+
+
+@pytest.mark.parametrize("patch_size", [1, 3, 11])
+def test_patches_cut_on_the_device_equal_the_host_ones_exactly(patch_size):
+    import torch
+
+    rng = np.random.default_rng(patch_size)
+    h, w, r = 9, 14, patch_size // 2
+    padded = rng.normal(size=(5, h + 2 * r, w + 2 * r)).astype(np.float32)
+    padded[1, 2, 3] = -0.0  # bit patterns survive: no arithmetic on the values
+    rows, cols = np.nonzero(rng.random((h, w)) < 0.6)
+    rows, cols = np.concatenate([rows, [0, h - 1]]), np.concatenate([cols, [w - 1, 0]])  # corners
+    host = extract_patches(padded, rows, cols, patch_size)
+    device = gather_patches(
+        torch.from_numpy(padded), torch.from_numpy(rows), torch.from_numpy(cols), patch_size
+    )
+    assert device.is_contiguous() and tuple(device.shape) == host.shape
+    assert device.numpy().tobytes() == host.tobytes()

@@ -135,20 +135,24 @@ def test_bad_options_are_usage_errors(folders, tmp_path, args):
     assert list(tmp_path.iterdir()) == []  # refused before any block was computed
 
 
-def test_two_torchrun_ranks_write_the_single_process_map(folders, tmp_path):
-    scene, model = folders
-    common = ["--model", model, "--block-size", "4", "--batch-size", "8", "--proba"]
+def _single_process_map(scene: Path, out: Path, args: list) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in each rank (OMP_NUM_THREADS=1): the same float arithmetic
     try:
-        assert (
-            run_main(["-q", "predict", scene, "--out", tmp_path / "one.tif", *common, tmp_path / "one_p.tif"])
-            == 0
-        )
+        assert run_main(["-q", "predict", scene, "--out", out, *args]) == 0
     finally:
         torch.set_num_threads(threads)
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+
+
+def test_two_torchrun_ranks_write_the_single_process_map(folders, tmp_path):
+    scene, model = folders
+    common = ["--model", model, "--block-size", "4", "--batch-size", "8", "--proba"]
+    _single_process_map(scene, tmp_path / "one.tif", [*common, tmp_path / "one_p.tif"])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd = [*TORCHRUN]
     cmd += [
         "-m",
         "cfipt_cli",
@@ -177,3 +181,24 @@ def test_two_torchrun_ranks_write_the_single_process_map(folders, tmp_path):
         ("one.tif.aux.xml", "two.tif.aux.xml"),
     ):
         assert (tmp_path / one).read_bytes() == (tmp_path / two).read_bytes()
+
+
+def test_torchrun_ranks_claim_blocks_so_a_slow_rank_takes_fewer(folders, tmp_path):
+    """Rank 1 takes a second per block: rank 0 claims the rest; each block once, the same map."""
+    scene, model = folders
+    common = ["--model", model, "--block-size", "4", "--batch-size", "8"]
+    _single_process_map(scene, tmp_path / "one.tif", common)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env["CFIPT_TEST_BLOCKS_DIR"] = str(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    script = Path(__file__).with_name("slow_rank_predict.py")
+    cmd = [*TORCHRUN, script, "-q", "predict", scene, "--out", tmp_path / "two.tif", *common, "--json"]
+    done = subprocess.run(
+        [str(c) for c in cmd], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["blocks_computed"] == 12
+    per_rank = [[int(v) for v in (tmp_path / f"rank-{r}.txt").read_text().split()] for r in (0, 1)]
+    assert sorted(per_rank[0] + per_rank[1]) == list(range(12))  # every block, once
+    assert 1 <= len(per_rank[1]) < len(per_rank[0])
+    assert (tmp_path / "one.tif").read_bytes() == (tmp_path / "two.tif").read_bytes()
