@@ -9,8 +9,10 @@ preset is built three times around the same frozen CLIP, with the same trainable
 ("cut + prefix": class texts cut after the longest EOT token, the class-independent prefix run once per
 sample, last blocks at the pooled token only), the cut alone ("cut"), and neither ("uncut": the whole
 77-token context for every class text of every sample). FLOPs come from
-torch.utils.flop_counter.FlopCounterMode (matrix products and convolutions; the element-wise work and
-the selective scan's exponentials are not counted), per sample = batch total / batch size. Speed is
+torch.utils.flop_counter.FlopCounterMode with the CPU attention kernel added (`flop_count.py`: matrix
+products, convolutions and attention on every device; the element-wise work and the selective scan's
+exponentials are not counted), per sample = batch total / batch size, split into vision tower, text
+tower and the rest (trainable blocks). Speed is
 inference (no_grad), after one warm-up batch; on CUDA under bf16 autocast, on CPU in float32.
 The largest difference between each path's logits and the uncut path's is printed as a check of exactness.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 PATHS = {
@@ -53,12 +56,10 @@ def _build_paths(preset: str, clip_name: str) -> dict[str, Any]:
     return {name: model.eval() for name, model in models.items()}
 
 
-def _flops_per_sample(model: Any, hsi: Any, aux: Any, amp: Any) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
+def _flops_per_sample(model: Any, hsi: Any, aux: Any, amp: Any) -> dict[str, float]:
+    from flop_count import count_forward
 
-    with amp(), FlopCounterMode(display=False) as counter:  # (its module tracker needs grad mode)
-        model(hsi, aux)
-    return counter.get_total_flops() / hsi.shape[0]
+    return count_forward(model, hsi, aux, amp)  # (grad mode on: the counter's module tracker needs it)
 
 
 def _samples_per_second(model: Any, hsi: Any, aux: Any, amp: Any, repeats: int) -> tuple[float, Any]:
@@ -96,6 +97,7 @@ def measure(preset: str, clip_name: str, batch: int, repeats: int, device: Any) 
     for name, model in paths.items():
         rate, logits = _samples_per_second(model, hsi, aux, amp, repeats)
         outputs[name] = logits.float()
+        flops = _flops_per_sample(model, hsi, aux, amp)
         rows.append(
             {
                 "backbone": clip_name,
@@ -104,7 +106,11 @@ def measure(preset: str, clip_name: str, batch: int, repeats: int, device: Any) 
                 "text_tokens": model.backbone.cut_length
                 if model.config.cut_text
                 else model.backbone.plain_embeds.shape[1],
-                "gflops_per_sample": round(_flops_per_sample(model, hsi, aux, amp) / 1e9, 3),
+                "gflops_per_sample": round(flops["total"] / 1e9, 3),
+                "gflops_vision": round(flops["vision"] / 1e9, 3),
+                "gflops_text": round(flops["text"] / 1e9, 3),
+                "gflops_trainable": round(flops["rest"] / 1e9, 3),
+                "gflops_attention": round(flops["attention"] / 1e9, 3),
                 "samples_per_s": round(rate, 2),
                 "batch": batch,
                 "device": str(device),
@@ -145,12 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     for clip_name in args.clip:
         batch = args.batch or (16 if clip_name == "cfipt-tiny" or device.type == "cuda" else 4)
         rows += measure(args.preset, clip_name, batch, args.repeats, device)
-    print("| backbone | text path | tokens | GFLOP/sample | samples/s | batch | device |")
+    print(
+        "| backbone | text path | tokens | GFLOP/sample (vision + text + trainable; attention) "
+        "| samples/s | batch | device |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        split = (
+            f"{r['gflops_vision']} + {r['gflops_text']} + {r['gflops_trainable']}; {r['gflops_attention']}"
+        )
         print(
-            f"| {r['backbone']} | {r['text_path']} | {r['text_tokens']} | {r['gflops_per_sample']} | "
-            f"{r['samples_per_s']} | {r['batch']} | {r['device']} ({r['dtype']}, {r['threads']} threads) |"
+            f"| {r['backbone']} | {r['text_path']} | {r['text_tokens']} | {r['gflops_per_sample']} ({split}) "
+            f"| {r['samples_per_s']} | {r['batch']} | {r['device']} ({r['dtype']}, {r['threads']} threads) |"
         )
     for r in rows:
         if r["text_path"] != "uncut":

@@ -8,7 +8,7 @@ Three measurements, each printed as it finishes (and all together with --json):
    same run: one pixel at a time (its patch read from disk, batch 1), fp32, uncut text without the shared prefix. Runs alternate
    and the best of --repeats is kept for each, so background load hurts both alike.
 2. cuda (only with a CUDA device): ViT-B-16 (random weights) with bf16 autocast on an in-memory block
-   of 144 HSI + 1 LiDAR bands, 15 classes: pixels/s, FLOPs per pixel (torch.utils.flop_counter) and the
+   of 144 HSI + 1 LiDAR bands, 15 classes: pixels/s, FLOPs per pixel (`flop_count.py`, attention included) and the
    achieved FLOP rate as a fraction of a large bf16 matrix product timed in the same run.
 3. rss: peak resident memory of `cfipt predict` (a child process, its VmHWM) on a generated 2000 x 2000
    scene (4 HSI + 1 LiDAR bands), written window by window, with --proba and --confidence, against a
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]  # cfipt, models and flop_count.py from this checkout
 CLASS_NAMES = ["Trees", "Grass", "Buildings", "Road", "Water", "Soil"]
 
 
@@ -270,12 +271,14 @@ def bench_gpu(
 
     The defaults are the GPU measurement; `device_name="cpu"` with a tiny backbone smoke-tests the code.
     """
+    import functools
+
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from flop_count import count_forward
 
     from cfipt_cli.devices import autocast
     from cfipt_cli.modelio import ModelInfo
-    from cfipt_cli.prediction import Block, BlockClassifier, BlockInput, PredictSettings
+    from cfipt_cli.prediction import Block, BlockClassifier, BlockInput, PredictSettings, stage_block
     from models import CFIPT, CFIPTConfig
 
     names = tuple(f"class {k}" for k in range(1, n_classes + 1))
@@ -299,13 +302,13 @@ def bench_gpu(
     r = config.patch_size // 2
     padded = np.random.default_rng(0).normal(size=(n_bands, block + 2 * r, block + 2 * r)).astype(np.float32)
     rows, cols = (a.ravel() for a in np.mgrid[0:block, 0:block])
-    data = BlockInput(Block(0, 0, 0, block, block), padded, rows, cols)
+    # Packed (pinned) once, as the reader thread of `cfipt predict` does: the timing is transfer + compute.
+    data = stage_block(BlockInput(Block(0, 0, 0, block, block), padded, rows, cols), device.type == "cuda")
     pixels_per_s = block * block / _timed(lambda: classifier.classify(data), 2, device)
     x = torch.randn(8, n_bands, config.patch_size, config.patch_size, device=device)
     # Grad mode stays on: FlopCounterMode's module tracker fails on inference tensors (torch 2.x).
-    with FlopCounterMode(display=False) as counter, autocast(device, True):
-        model(x[:, :hsi_bands], x[:, hsi_bands:])
-    flops_per_pixel = counter.get_total_flops() / 8
+    amp = functools.partial(autocast, device, True)
+    flops_per_pixel = count_forward(model, x[:, :hsi_bands], x[:, hsi_bands:], amp)["total"]
     peak = matmul_flops_per_s(device, matmul_n)
     achieved = flops_per_pixel * pixels_per_s
     return {

@@ -79,3 +79,41 @@ def test_train_speed_step_runs_and_counts_only_trainable_parameters():
         )
     assert result["samples_per_second"] > 0
     assert 0 < result["trainable_parameters"] < 1_000_000  # the frozen CLIP is not counted
+
+
+def test_flop_count_includes_cpu_attention_equal_to_a_hand_count():
+    """Every attention of both towers is counted on CPU: the counter equals the count from the shapes."""
+    flop_count = load("flop_count")
+    from models import CFIPT, CFIPTConfig
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomBackboneWarning)
+        config = CFIPTConfig.from_preset("houston", clip_model="cfipt-tiny", pretrained=None)
+        model = CFIPT(config).eval()
+    batch, p = 2, config.patch_size
+    hsi, aux = torch.randn(batch, config.hsi_bands, p, p), torch.randn(batch, config.aux_bands, p, p)
+    flops = flop_count.count_forward(model, hsi, aux)
+
+    # By hand, per sample: one attention of q queries over k keys of width w costs 4 q k w
+    # (Q K^T and the weighted sum of V, 2 q k w each, summed over the heads).
+    clip = model.backbone.clip
+    visual, n = clip.visual, config.n_prompt
+    grid = visual.conv1(torch.zeros(1, 3, *visual.image_size)).shape[-1]
+    tokens, width, layers = 1 + grid * grid + n, visual.transformer.width, len(visual.transformer.resblocks)
+    vision = (layers - 1) * 4 * tokens * tokens * width + 4 * 1 * tokens * width  # last: class token
+    prefix, length = n + 1, model.backbone.cut_length
+    suffix, classes = length - prefix, len(config.class_names)
+    text_width, text_layers = clip.transformer.width, len(clip.transformer.resblocks)
+    per_layer = 4 * prefix * prefix + 4 * classes * suffix * length  # prefix once, class tokens per class
+    text = (text_layers - 1) * per_layer * text_width + 4 * classes * 1 * length * text_width  # last: EOT
+    assert flops["attention"] == vision + text > 0
+
+    # Without the CPU formula torch's counter misses exactly that.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as plain:
+        model(hsi, aux)
+    assert flops["total"] - plain.get_total_flops() / batch == vision + text
+    assert flops["vision"] > 0 and flops["text"] > 0 and flops["rest"] > 0
+    assert abs(flops["vision"] + flops["text"] + flops["rest"] - flops["total"]) < 1e-6 * flops["total"]
