@@ -52,9 +52,15 @@ def class_names(n: int) -> list[str]:
 
 
 def write_scene(
-    root: Path, size: int, n_hsi: int, n_classes: int = 6, stride: int = 1, seed: int = 0
+    root: Path, size: int, n_hsi: int, n_classes: int = 6, stride: int = 1, seed: int = 0, train: float = 0.0
 ) -> Path:
-    """A prepared scene folder `size` x `size`, HSI + 1 LiDAR band; valid pixels on a `stride` grid."""
+    """A prepared scene folder `size` x `size`, HSI + 1 LiDAR band; valid pixels on a `stride` grid.
+
+    With `train` > 0 the pixels belong to classes laid out in 4 px cells, each class shifting every band
+    by its own offset, and that share of the pixels is labelled for training (a scene `cfipt train`
+    can learn from); otherwise the bands are noise and nothing is labelled. No `cfipt prepare`: this
+    needs neither scipy nor the vector libraries (the GPU machine has neither).
+    """
     import rasterio
     from rasterio.transform import from_origin
     from rasterio.windows import Window
@@ -72,6 +78,13 @@ def write_scene(
         "blockysize": 256,
     }
     rng = np.random.default_rng(seed)
+    layout = np.random.default_rng([seed, 1])  # its own stream: without `train` the bands are as before
+    cells = layout.integers(1, n_classes + 1, size=(-(-size // 4),) * 2)
+    cells.flat[:n_classes] = np.arange(1, n_classes + 1)  # every class present
+    truth = np.kron(cells, np.ones((4, 4), dtype=cells.dtype))[:size, :size]
+    offsets = layout.normal(0.0, 2.0, size=(n_classes + 1, n_bands)) * (train > 0)
+    valid_grid = mask_grid(size, stride)
+    labels = np.where((layout.random(truth.shape) < train) & valid_grid, truth, 0).astype(np.uint8)
     sums, squares = np.zeros(n_bands), np.zeros(n_bands)
     count = 0
     with (
@@ -82,11 +95,9 @@ def write_scene(
     ):
         for row in range(0, size, 256):
             h = min(256, size - row)
-            rows, cols = np.mgrid[row : row + h, 0:size]
-            valid = (rows % stride == 0) & (cols % stride == 0)
-            data = (rng.normal(size=(n_bands, h, size)) + np.arange(n_bands)[:, None, None]).astype(
-                np.float32
-            )
+            valid = valid_grid[row : row + h]
+            data = rng.normal(size=(n_bands, h, size)) + np.arange(n_bands)[:, None, None]
+            data = (data + offsets[truth[row : row + h]].transpose(2, 0, 1)).astype(np.float32)
             sums += data[:, valid].sum(axis=1)
             squares += (data[:, valid].astype(np.float64) ** 2).sum(axis=1)
             count += int(valid.sum())
@@ -94,9 +105,10 @@ def write_scene(
             window = Window(0, row, size, h)
             stack.write(data, window=window)
             mask.write(valid.astype(np.uint8)[None], window=window)
-    for name in ("train_labels.tif", "test_labels.tif"):
-        with rasterio.open(root / name, "w", count=1, dtype="uint8", nodata=0, **profile):
-            pass  # all unlabelled: prediction does not read labels
+    with rasterio.open(root / "train_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile) as dst:
+        dst.write(labels[None])
+    with rasterio.open(root / "test_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile):
+        pass  # unlabelled: prediction does not read labels
     mean = sums / count
     sources = ["hsi"] * n_hsi + ["lidar"]
     meta = {
@@ -119,6 +131,12 @@ def write_scene(
     }
     (root / "scene.json").write_text(json.dumps(meta), encoding="utf-8")
     return root
+
+
+def mask_grid(size: int, stride: int) -> np.ndarray:
+    """The valid pixels of `write_scene`: those on a `stride` grid."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    return (rows % stride == 0) & (cols % stride == 0)
 
 
 def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", seed: int = 0) -> Path:
@@ -258,6 +276,41 @@ def matmul_flops_per_s(device: Any, n: int = 8192) -> float:
     return 2 * n**3 / _timed(lambda: a @ b, 20, device)
 
 
+def houston_block(
+    device: Any, block: int, clip_model: str = "ViT-B-16", hsi_bands: int = 144, n_classes: int = 15
+) -> tuple[Any, Any, Any]:
+    """(model, ModelInfo, staged BlockInput): CF-IPT with random weights and one random in-memory block.
+
+    The block (with its halo) is packed into a (pinned) host buffer once, as the reader thread of
+    `cfipt predict` does, so timing `BlockClassifier.classify` measures transfer and compute.
+    """
+    import torch
+
+    from cfipt_cli.modelio import ModelInfo
+    from cfipt_cli.prediction import Block, BlockInput, stage_block
+    from models import CFIPT, CFIPTConfig
+
+    names = tuple(f"class {k}" for k in range(1, n_classes + 1))
+    config = CFIPTConfig(
+        hsi_bands=hsi_bands, aux_bands=1, class_names=names, clip_model=clip_model, pretrained=None
+    )
+    torch.manual_seed(0)
+    model = CFIPT(config).to(device).eval()
+    n_bands = hsi_bands + 1
+    meta = {
+        "classes": [{"id": k, "name": n} for k, n in enumerate(names, start=1)],
+        "band_layout": ["hsi"] * hsi_bands + ["lidar"],
+        "band_roles": {"hsi": hsi_bands, "aux": 1},
+        "normalisation": {"mean": [0.0] * n_bands, "std": [1.0] * n_bands},
+        "patch_size": config.patch_size,
+    }
+    r = config.patch_size // 2
+    padded = np.random.default_rng(0).normal(size=(n_bands, block + 2 * r, block + 2 * r)).astype(np.float32)
+    rows, cols = (a.ravel() for a in np.mgrid[0:block, 0:block])
+    data = stage_block(BlockInput(Block(0, 0, 0, block, block), padded, rows, cols), device.type == "cuda")
+    return model, ModelInfo(root=Path("."), meta=meta), data
+
+
 def bench_gpu(
     batch_size: int,
     block: int,
@@ -277,35 +330,15 @@ def bench_gpu(
     from flop_count import count_forward
 
     from cfipt_cli.devices import autocast
-    from cfipt_cli.modelio import ModelInfo
-    from cfipt_cli.prediction import Block, BlockClassifier, BlockInput, PredictSettings, stage_block
-    from models import CFIPT, CFIPTConfig
+    from cfipt_cli.prediction import BlockClassifier, PredictSettings
 
-    names = tuple(f"class {k}" for k in range(1, n_classes + 1))
-    config = CFIPTConfig(
-        hsi_bands=hsi_bands, aux_bands=1, class_names=names, clip_model=clip_model, pretrained=None
-    )
     device = torch.device(device_name)
-    torch.manual_seed(0)
-    model = CFIPT(config).to(device).eval()
-    n_bands = hsi_bands + 1
-    meta = {
-        "classes": [{"id": k, "name": n} for k, n in enumerate(names, start=1)],
-        "band_layout": ["hsi"] * hsi_bands + ["lidar"],
-        "band_roles": {"hsi": hsi_bands, "aux": 1},
-        "normalisation": {"mean": [0.0] * n_bands, "std": [1.0] * n_bands},
-        "patch_size": config.patch_size,
-    }
-    info = ModelInfo(root=Path("."), meta=meta)
+    model, info, data = houston_block(device, block, clip_model, hsi_bands, n_classes)
     settings = PredictSettings(batch_size=batch_size, block_size=block, amp=True)
     classifier = BlockClassifier(model, info, device, settings, want_proba=False, want_confidence=False)
-    r = config.patch_size // 2
-    padded = np.random.default_rng(0).normal(size=(n_bands, block + 2 * r, block + 2 * r)).astype(np.float32)
-    rows, cols = (a.ravel() for a in np.mgrid[0:block, 0:block])
-    # Packed (pinned) once, as the reader thread of `cfipt predict` does: the timing is transfer + compute.
-    data = stage_block(BlockInput(Block(0, 0, 0, block, block), padded, rows, cols), device.type == "cuda")
     pixels_per_s = block * block / _timed(lambda: classifier.classify(data), 2, device)
-    x = torch.randn(8, n_bands, config.patch_size, config.patch_size, device=device)
+    p = info.patch_size
+    x = torch.randn(8, hsi_bands + 1, p, p, device=device)
     # Grad mode stays on: FlopCounterMode's module tracker fails on inference tensors (torch 2.x).
     amp = functools.partial(autocast, device, True)
     flops_per_pixel = count_forward(model, x[:, :hsi_bands], x[:, hsi_bands:], amp)["total"]
@@ -315,7 +348,7 @@ def bench_gpu(
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "backbone": f"{clip_model} (random weights), bf16 autocast",
         "block": f"{block} x {block} px in memory, {hsi_bands} HSI + 1 LiDAR bands, {n_classes} classes, "
-        f"p = {config.patch_size}",
+        f"p = {p}",
         "batch_size": batch_size,
         "pixels_per_s": round(pixels_per_s, 1),
         "gflops_per_pixel": round(flops_per_pixel / 1e9, 3),

@@ -76,12 +76,14 @@ def measure(
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
     for _ in range(steps):
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    finite = all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
     return {
         "clip_model": clip_model,
         "device": str(dev),
@@ -96,7 +98,38 @@ def measure(
         "trainable_parameters": sum(p.numel() for p in params),
         "seconds_per_step": seconds / steps,
         "samples_per_second": batch_size * steps / seconds,
+        "gradients_finite": finite and any(p.grad is not None for p in params),
+        "peak_gpu_memory_gib": (
+            round(torch.cuda.max_memory_allocated(dev) / 2**30, 3) if dev.type == "cuda" else None
+        ),
     }
+
+
+def measure_houston(
+    clip_model: str,
+    device: str,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    n_hsi: int = 144,
+    n_classes: int = 15,
+    warmup: int = 3,
+) -> dict[str, Any]:
+    """`measure` of the Houston configuration (p = 11, D = 1; bf16 on CUDA), plus s per 600-sample epoch."""
+    result = measure(
+        clip_model=clip_model,
+        n_hsi=n_hsi,
+        n_aux=1,
+        n_classes=n_classes,
+        patch_size=11,
+        batch_size=batch_size,
+        device=device,
+        amp=device.startswith("cuda"),
+        steps=steps,
+        warmup=warmup,
+    )
+    result["seconds_per_epoch_600_samples"] = result["seconds_per_step"] * math.ceil(600 / batch_size)
+    return result
 
 
 def main() -> None:
@@ -128,19 +161,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         print(json.dumps({"benchmark": "houston-gpu", "skipped": "CUDA is not available"}))
         return
-    houston = measure(
-        clip_model=args.clip,
-        n_hsi=144,
-        n_aux=1,
-        n_classes=15,
-        patch_size=11,
-        batch_size=32,
-        device="cuda",
-        amp=True,
-        steps=args.steps,
-    )
-    steps_per_epoch = math.ceil(600 / 32)
-    houston["seconds_per_epoch_600_samples"] = houston["seconds_per_step"] * steps_per_epoch
+    houston = measure_houston(args.clip, "cuda", steps=args.steps)
     print(json.dumps({"benchmark": "houston-gpu", **houston}))
 
 

@@ -125,7 +125,8 @@ class Ranks:
 
     rank: int = 0
     world_size: int = 1
-    device_ids: list[int] | None = None
+    device_ids: list[int] | None = None  # NCCL's barrier device; None with gloo
+    collectives_on_cpu: bool = False  # gloo: the sums run on CPU tensors
 
     def barrier(self) -> None:
         """Wait for every rank (no-op for a single process)."""
@@ -141,7 +142,7 @@ class Ranks:
         import torch
         import torch.distributed as dist
 
-        tensor = torch.tensor(values, dtype=torch.int64, device=device)
+        tensor = torch.tensor(values, dtype=torch.int64, device="cpu" if self.collectives_on_cpu else device)
         dist.all_reduce(tensor)
         return [int(v) for v in tensor.tolist()]
 
@@ -731,8 +732,9 @@ def init_ranks(device_spec: str, timeout_s: float = DEFAULT_DIST_TIMEOUT_S) -> t
     """Join the torch.distributed job torchrun started (WORLD_SIZE > 1), else a single process.
 
     Each rank of a CUDA job takes GPU LOCAL_RANK and NCCL (a `--device cuda:N` is overridden, with a
-    warning); CPU jobs use gloo. `timeout_s` bounds every collective: a finished rank waits in one for
-    the others' last blocks.
+    warning). With more ranks on a node than GPUs (LOCAL_WORLD_SIZE > GPUs) ranks share them, GPU
+    LOCAL_RANK % GPUs, and use gloo (NCCL refuses two ranks on one GPU); CPU jobs use gloo.
+    `timeout_s` bounds every collective: a finished rank waits in one for the others' last blocks.
     """
     import datetime
 
@@ -746,10 +748,14 @@ def init_ranks(device_spec: str, timeout_s: float = DEFAULT_DIST_TIMEOUT_S) -> t
         return Ranks(), device
     import torch.distributed as dist
 
-    device_ids = None
+    device_ids, backend = None, "gloo"
     if device.type == "cuda":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if device.index is not None and device.index != local_rank:
+        gpus = torch.cuda.device_count()
+        shared = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > gpus
+        if shared:
+            log.warning("%d GPU(s) for more ranks on this node: ranks share them (gloo)", gpus)
+        elif device.index is not None and device.index != local_rank:
             log.warning(
                 "--device %s is overridden under torchrun: rank %s uses cuda:%d (LOCAL_RANK); pass "
                 "--device cuda and choose GPUs with CUDA_VISIBLE_DEVICES",
@@ -757,15 +763,14 @@ def init_ranks(device_spec: str, timeout_s: float = DEFAULT_DIST_TIMEOUT_S) -> t
                 os.environ.get("RANK", "?"),
                 local_rank,
             )
-        device = torch.device("cuda", local_rank)
+        device = torch.device("cuda", local_rank % gpus)
         torch.cuda.set_device(device)
-        device_ids = [local_rank]
+        if not shared:
+            device_ids, backend = [device.index], "nccl"
     if not dist.is_initialized():
-        dist.init_process_group(
-            backend="nccl" if device.type == "cuda" else "gloo",
-            timeout=datetime.timedelta(seconds=timeout_s),
-        )
-    return Ranks(dist.get_rank(), dist.get_world_size(), device_ids), device
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    ranks = Ranks(dist.get_rank(), dist.get_world_size(), device_ids, collectives_on_cpu=backend == "gloo")
+    return ranks, device
 
 
 def run_predict(

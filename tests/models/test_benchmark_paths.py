@@ -8,6 +8,9 @@ path gives the same logits, each shortcut lowers the counted FLOPs, and the GPU 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -117,3 +120,73 @@ def test_flop_count_includes_cpu_attention_equal_to_a_hand_count():
     assert flops["total"] - plain.get_total_flops() / batch == vision + text
     assert flops["vision"] > 0 and flops["text"] > 0 and flops["rest"] > 0
     assert abs(flops["vision"] + flops["text"] + flops["rest"] - flops["total"]) < 1e-6 * flops["total"]
+
+
+def test_gpu_check_sections_report_errors_and_time_outs_and_go_on(tmp_path):
+    import time
+
+    gpu_check = load("gpu_check")
+    report = gpu_check.Report(tmp_path / "lines.jsonl")
+
+    def broken(deadline):
+        raise ValueError("no such kernel")
+
+    def fine(value, deadline):
+        report.write("fine", value=value)
+        return value
+
+    assert gpu_check.run_section(report, "broken", 30, broken) is None
+    assert gpu_check.run_section(report, "slow", 2, lambda deadline: time.sleep(6)) is None
+    assert gpu_check.run_section(report, "fine", 30, fine, 7) == 7
+    assert gpu_check.run_section(report, "late", 30, fine, 8, until=time.perf_counter() + 1) is None
+    lines = [json.loads(line) for line in (tmp_path / "lines.jsonl").read_text().splitlines()]
+    assert [(x["section"], x["status"]) for x in lines] == [
+        ("broken", "error"),
+        ("slow", "error"),
+        ("fine", "ok"),
+        ("late", "skipped"),
+    ]
+    assert "no such kernel" in lines[0]["error"] and "budget" in lines[1]["error"]
+    assert lines[1]["seconds"] < 5
+
+
+def test_gpu_check_smoke_mode_writes_sensible_json_lines(tmp_path):
+    """The whole GPU check on CPU with the tiny backbone: every section, in order, with its figures."""
+    out = tmp_path / "check.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [json.loads(line) for line in done.stdout.splitlines()] == lines  # stdout and file alike
+    assert all(x["status"] == "ok" for x in lines), [x for x in lines if x["status"] != "ok"]
+    order = list(dict.fromkeys(x["section"] for x in lines))
+    assert order == ["environment", "accuracy", "matmul", "predict", "train_step", "cli", "torchrun", "done"]
+    by = {s: [x for x in lines if x["section"] == s] for s in order}
+    assert by["environment"][0]["smoke"] is True and by["environment"][0]["backbone"] == "cfipt-tiny"
+    same = next(x for x in by["accuracy"] if x["compare"] == "cpu fp32 vs cpu fp32 (TF32 off)")
+    assert same["max_abs_logit_difference"] == 0.0 and same["argmax_agreement"] == 1.0
+    bf16 = next(x for x in by["accuracy"] if "bf16" in x["compare"])
+    assert 0 < bf16["max_abs_logit_difference"] < 1 and 0 <= bf16["argmax_agreement"] <= 1
+    assert by["matmul"][0]["flops_per_s"] > 0
+    flops, *runs = by["predict"]
+    parts = flops["gflops_vision"] + flops["gflops_text"] + flops["gflops_trainable"]
+    assert flops["gflops_per_pixel"] > 0 and abs(parts - flops["gflops_per_pixel"]) < 2e-3
+    assert [(r["batch_size"], r["amp"]) for r in runs] == [(16, True), (8, True), (16, False)]
+    assert all(r["pixels_per_s"] > 0 and r["fraction_of_flop_bound"] > 0 for r in runs)
+    (train,) = by["train_step"]
+    assert train["gradients_finite"] is True and train["seconds_per_step"] > 0 and train["batch_size"] == 4
+    setup, predict = by["cli"]
+    assert (
+        setup["recorded_amp"] is False
+        and setup["train_oa"] > 0
+        and predict["run"] == "cpu"
+        and predict["batch_size"] == 64
+    )
+    (ranks,) = by["torchrun"]
+    assert ranks["mode"] == "gloo, CPU" and ranks["world_size"] == 2
+    assert ranks["blocks_computed"] == ranks["blocks"] > 1 and ranks["identical_to_single_process"] is True
