@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import rasterio
 import torch
 from predict_helpers import PatchLinear, model_info
@@ -106,3 +107,42 @@ def test_a_slow_rank_takes_fewer_blocks_and_the_map_is_the_same(make_scene, tmp_
         assert (tmp_path / a).read_bytes() == (tmp_path / b).read_bytes()
     with rasterio.open(tmp_path / "two.tif") as src:
         assert (src.read(1) > 0).any()
+
+
+@pytest.mark.parametrize(
+    ("gpus", "local_rank", "spec", "expected", "backend"),
+    [
+        (2, 1, "cuda", 1, "nccl"),
+        (2, 0, "cuda:1", 0, "nccl"),  # LOCAL_RANK wins over --device cuda:N, with a warning
+        (1, 1, "cuda", 0, "gloo"),  # 2 ranks, 1 GPU: they share it; NCCL would refuse
+    ],
+)
+def test_torchrun_ranks_pick_their_gpu_backend_and_timeout(
+    monkeypatch, caplog, gpus, local_rank, spec, expected, backend
+):
+    """The CUDA branch of `init_ranks`, on CPU: torch.cuda and torch.distributed stand-ins."""
+    import datetime
+
+    import torch.distributed as dist
+
+    from cfipt_cli import devices, prediction
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+    monkeypatch.setattr(devices, "resolve_device", lambda s: torch.device(s))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    calls: list[dict] = []
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(dist, "get_rank", lambda: local_rank)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    with caplog.at_level("WARNING"):
+        ranks, device = prediction.init_ranks(spec, timeout_s=5400)
+    assert device == torch.device("cuda", expected)
+    assert calls == [{"backend": backend, "timeout": datetime.timedelta(seconds=5400)}]
+    assert ranks.collectives_on_cpu == (backend == "gloo")
+    assert ranks.device_ids == ([expected] if backend == "nccl" else None)
+    assert ("overridden" in caplog.text) == (spec == "cuda:1")
+    assert ("share" in caplog.text) == (gpus == 1)
