@@ -57,15 +57,19 @@ def extract_patches(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray, patc
 def gather_patches(padded: Any, rows: Any, cols: Any, patch_size: int) -> Any:
     """`extract_patches` on torch tensors, on their device: (bands, H, W), (N,), (N,) -> (N, bands, p, p).
 
-    Used by prediction to cut a batch's patches on the GPU from the block uploaded once. Pure indexing
-    (no arithmetic on the values), so the result equals `extract_patches` bit for bit.
+    Used by prediction to cut a batch's patches on the GPU from the block uploaded once: one
+    `index_select` of the N * p * p pixel positions from the flattened block, then one copy to the
+    patch-major layout. Pure indexing (no arithmetic on the values), so the result equals
+    `extract_patches` bit for bit.
     """
     import torch
 
+    bands, _, width = padded.shape
     offsets = torch.arange(patch_size, device=padded.device)
     r = (rows[:, None] + offsets)[:, :, None]  # (N, p, 1)
     c = (cols[:, None] + offsets)[:, None, :]  # (N, 1, p)
-    return padded[:, r, c].transpose(0, 1).contiguous()  # (bands, N, p, p) -> (N, bands, p, p)
+    flat = padded.reshape(bands, -1).index_select(1, (r * width + c).reshape(-1))  # (bands, N p p)
+    return flat.view(bands, len(rows), patch_size, patch_size).transpose(0, 1).contiguous()
 
 
 def read_pixel_patches(

@@ -10,12 +10,12 @@ How a run works (`predict_scene`):
    unclaimed, so the last blocks go to idle ranks, not to a busy one's queue.
 2. A reader thread reads each block of the stack with a halo of p // 2 (symmetric padding outside the
    scene, exactly as in training, see `cfipt_cli.patches`), normalises it with the *model's* mean/std,
-   finds the valid pixels (mask.tif == 1 and finite in every band) and packs block and pixel positions
-   into one host buffer (pinned for CUDA). At most `prefetch` blocks wait in memory, so reading overlaps
+   finds the valid pixels (mask.tif == 1 and finite in every band) and, for CUDA, packs block and pixel
+   positions into one pinned host buffer. At most `prefetch` blocks wait in memory, so reading overlaps
    compute and memory is bounded by a few blocks.
 3. The buffer goes to the device in one transfer; the patches of each batch of `batch_size` valid pixels
-   are cut there (`patches.gather_patches`, equal to the host's `extract_patches` bit for bit) and
-   classified; the block's class ids (and probabilities / confidence when asked) stay on the device
+   are cut there (`patches.gather_patches`, equal to the host's `extract_patches` bit for bit; on CPU
+   numpy's `extract_patches` cuts them, faster there) and classified; the block's class ids (and probabilities / confidence when asked) stay on the device
    until the block is done (one synchronisation per block), then go to one part file
    `block-NNNNNN.npz`, written atomically in a work folder `.<map name>.parts/` beside the map. The
    parts are the resume state: a rerun of the same job skips every block with a part (`job.json` in
@@ -45,7 +45,7 @@ from cfipt_cli.atomic import atomic_file, check_output
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import CfiptError, CfiptUsageError, CheckpointError, DataError
 from cfipt_cli.log import get_logger
-from cfipt_cli.patches import gather_patches, normalise, read_block_with_halo, split_sources
+from cfipt_cli.patches import extract_patches, gather_patches, normalise, read_block_with_halo, split_sources
 
 if TYPE_CHECKING:
     import torch
@@ -101,8 +101,9 @@ class PredictOutputs:
 class PredictSettings:
     """How to compute: sizes, device and precision. None of them changes the map (bf16 aside).
 
-    `batch_size` and `amp` None mean the device's defaults (`resolved`): on CUDA batches of 256 under
-    bf16 autocast, on CPU batches of 64 in float32 (see `cfipt_cli.devices`).
+    `batch_size`, `amp` and `device_cut` None mean the device's defaults (`resolved`): on CUDA batches
+    of 256 under bf16 autocast, patches cut on the device; on CPU batches of 64 in float32, patches cut
+    by numpy (see `cfipt_cli.devices`, `BlockClassifier`).
     """
 
     batch_size: int | None = None
@@ -110,13 +111,15 @@ class PredictSettings:
     amp: bool | None = None
     prefetch: int = 2
     dist_timeout_s: float = DEFAULT_DIST_TIMEOUT_S
+    device_cut: bool | None = None
 
     def resolved(self, device: torch.device) -> PredictSettings:
         """These settings with batch size and precision decided for `device`."""
         from cfipt_cli.devices import default_predict_batch, resolve_amp
 
         batch = default_predict_batch(device) if self.batch_size is None else self.batch_size
-        return replace(self, batch_size=batch, amp=resolve_amp(self.amp, device))
+        cut = device.type == "cuda" if self.device_cut is None else self.device_cut
+        return replace(self, batch_size=batch, amp=resolve_amp(self.amp, device), device_cut=cut)
 
 
 @dataclass
@@ -395,7 +398,8 @@ class BlockClassifier:
 
         self.model = model.to(device).eval()
         self.device = device
-        self.settings = settings
+        cut = device.type == "cuda" if settings.device_cut is None else settings.device_cut
+        self.settings = replace(settings, device_cut=cut)
         self.patch_size = info.patch_size
         self.n_hsi = info.n_hsi
         self.ids = torch.tensor(info.class_ids, dtype=torch.int64, device=device)
@@ -403,11 +407,29 @@ class BlockClassifier:
         self.want_proba = want_proba
         self.want_confidence = want_confidence
 
-    def _batch_logits(self, padded: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    def _patch_cutter(self, data: BlockInput) -> Callable[[int, int], torch.Tensor]:
+        """cut(start, stop): the patches of valid pixels start..stop-1, (n, bands, p, p) on the device.
+
+        On the device (CUDA's default): block and pixel positions go there in one (asynchronous) transfer
+        and each batch is gathered there. On the host (CPU's default: numpy's strided copy is faster
+        there than torch's gather): `extract_patches`. Both give the same values bit for bit.
+        """
+        import torch
+
+        p = self.patch_size
+        if not self.settings.device_cut:
+            return lambda start, stop: torch.from_numpy(
+                extract_patches(data.padded, data.rows[start:stop], data.cols[start:stop], p)
+            )
+        staged = data.staged or stage_block(data, pin=self.device.type == "cuda").staged
+        assert staged is not None
+        padded, rows, cols = staged.to(self.device)
+        return lambda start, stop: gather_patches(padded, rows[start:stop], cols[start:stop], p)
+
+    def _batch_logits(self, patches: torch.Tensor) -> torch.Tensor:
         from cfipt_cli.devices import autocast
 
-        patches = gather_patches(padded, rows, cols, self.patch_size)  # cut on the device
-        hsi, aux = split_sources(patches, self.n_hsi)
+        hsi, aux = split_sources(patches, self.n_hsi)  # type: ignore[arg-type]
         with autocast(self.device, bool(self.settings.amp)):
             return self.model(hsi, aux).logits.float()
 
@@ -421,15 +443,11 @@ class BlockClassifier:
         # fragment the heap around the batch temporaries and grow memory by hundreds of MB per block.
         winners = torch.empty(n, dtype=torch.int64, device=self.device)
         probas = torch.empty((n, len(self.ids)) if want_proba else (0, 0), device=self.device)
-        if data.staged is None:
-            data = stage_block(data, pin=self.device.type == "cuda")
-        assert data.staged is not None
-        # One (asynchronous) transfer of the block and its pixel positions; patches are cut on the device.
-        padded, rows, cols = data.staged.to(self.device)
+        cut = self._patch_cutter(data)
         with torch.inference_mode():
             for start in range(0, n, batch):
                 stop = min(n, start + batch)
-                logits = self._batch_logits(padded, rows[start:stop], cols[start:stop])
+                logits = self._batch_logits(cut(start, stop))
                 winners[start:stop] = logits.argmax(dim=1)
                 if want_proba:
                     probas[start:stop] = torch.softmax(logits, dim=1)
@@ -705,10 +723,11 @@ def _compute_blocks(
 
         pin = device.type == "cuda"
 
-        # The datasets are used by the reader thread only, one block at a time; it also packs the
-        # block into the (pinned) buffer that goes to the device in one transfer.
+        # The datasets are used by the reader thread only, one block at a time; for patches cut on the
+        # device it also packs the block into the (pinned) buffer that goes there in one transfer.
         def read(block: Block) -> BlockInput:
-            return stage_block(read_block(src, mask, block, halo, mean, std), pin)
+            data = read_block(src, mask, block, halo, mean, std)
+            return stage_block(data, pin) if settings.device_cut else data
 
         total = len(todo.todo) if isinstance(todo, BlockClaims) else len(todo)
         n_done = 0

@@ -190,3 +190,8 @@ def test_gpu_check_smoke_mode_writes_sensible_json_lines(tmp_path):
     (ranks,) = by["torchrun"]
     assert ranks["mode"] == "gloo, CPU" and ranks["world_size"] == 2
     assert ranks["blocks_computed"] == ranks["blocks"] > 1 and ranks["identical_to_single_process"] is True
+
+
+def test_patch_cutting_benchmark_runs_and_checks_equality():
+    result = load("patch_cutting").measure(bands=3, block=16, batch=8, repeats=2)
+    assert all(result[k] > 0 for k in ("host_cut_ms", "device_cut_dispatch_ms", "device_cut_on_cpu_ms"))

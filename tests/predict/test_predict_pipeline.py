@@ -98,6 +98,21 @@ def test_block_size_does_not_change_outputs(setup, tmp_path, block_size):
         )
 
 
+def test_patches_cut_on_the_device_give_the_same_files(setup, tmp_path):
+    """CUDA's path (block staged once, patches gathered by torch) run on CPU: byte-identical outputs."""
+    scene, model, info = setup
+    _run(scene, model, info, tmp_path / "host.tif", block_size=7, batch_size=5, proba=True)
+    outputs = PredictOutputs(
+        map_path=tmp_path / "dev.tif",
+        proba_path=tmp_path / "dev_proba.tif",
+        confidence_path=tmp_path / "dev_conf.tif",
+    )
+    settings = PredictSettings(batch_size=5, block_size=7, device_cut=True)
+    predict_scene(scene, model, info, outputs, settings, CPU, model_id="m")
+    for suffix in ("", "_proba", "_conf"):
+        assert (tmp_path / f"dev{suffix}.tif").read_bytes() == (tmp_path / f"host{suffix}.tif").read_bytes()
+
+
 def test_nodata_propagates(setup, tmp_path):
     scene, model, info = setup
     _run(scene, model, info, tmp_path / "map.tif", proba=True)
