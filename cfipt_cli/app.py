@@ -11,7 +11,7 @@ import typer
 from cfipt_cli import __version__
 from cfipt_cli.cli_args import hoist_verbosity, usage_line
 from cfipt_cli.commands import evaluate, predict, prepare, train
-from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE, CfiptError
+from cfipt_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CfiptError
 from cfipt_cli.log import configure_logging
 
 app = typer.Typer(
@@ -98,5 +98,35 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _error_line("interrupted; no output was written")
         sys.exit(130)
+    except _runtime_failures() as exc:  # a disk, permission or GDAL failure the command did not word
+        if _state["verbosity"] >= 2:
+            logging.getLogger("cfipt").exception("traceback")
+        _error_line(_failure_line(exc))
+        sys.exit(EXIT_ERROR)
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130), silently
+        _error_line("interrupted; no output was written")
     # With standalone_mode=False, typer.Exit (e.g. --version) comes back as its exit code.
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _runtime_failures() -> tuple[type[BaseException], ...]:
+    """OSError, and GDAL's errors when rasterio was loaded (evaluated only when an exception arrives)."""
+    failures: tuple[type[BaseException], ...] = (OSError,)
+    if "rasterio" in sys.modules:
+        from cfipt_cli.mapio import gdal_errors
+
+        failures += gdal_errors()
+    return failures
+
+
+def _failure_line(exc: BaseException) -> str:
+    """One line for an unexpected OS or GDAL failure: what failed, and that outputs are left intact."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        text = f"{exc.strerror}{where}"
+    else:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+    return (
+        f"{text}; nothing was written over an existing output (-vv shows the traceback): fix the cause "
+        "and rerun"
+    )

@@ -1,7 +1,10 @@
 """Atomic outputs: write beside the target under a temporary name, rename at the end.
 
 An interrupted or failed run leaves no half-written output, and an existing output is only replaced
-with `overwrite=True` (checked before any work starts, and again at the rename).
+with `overwrite=True` (checked before any work starts, and again at the rename). Temporary names carry
+the writer's process id (`.NAME.tmp-PID-XXXX`, folders also hold a `.cfipt-tmp` marker), so that the
+next run on the same output can tell the leftovers of a killed run from those of a live one
+(`cfipt_cli.outputs.clean_leftovers`).
 
 `read_json_document` reads back the JSON documents written this way (scene.json, model.json,
 checkpoint state, evaluation reports).
@@ -13,12 +16,15 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cfipt_cli.errors import CfiptError, OutputExistsError
+
+TMP_MARKER = ".cfipt-tmp"  # in every temporary folder until it is renamed: {"pid", "host"}
 
 
 def check_output(target: str | os.PathLike[str], overwrite: bool) -> Path:
@@ -60,10 +66,13 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
     """Yield a fresh temporary folder beside `target`; rename it to `target` if the block succeeds."""
     target_path = check_output(target, overwrite)
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.tmp-", dir=target_path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target_path.name}.tmp-{os.getpid()}-", dir=target_path.parent))
     tmp.chmod(_default_mode(0o777))
+    marker = {"pid": os.getpid(), "host": socket.gethostname()}
+    (tmp / TMP_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
     try:
         yield tmp
+        (tmp / TMP_MARKER).unlink()
         _replace(tmp, target_path, overwrite)
     finally:
         if tmp.exists():
@@ -79,7 +88,7 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
     target_path = check_output(target, overwrite)
     target_path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(
-        prefix=f".{target_path.stem}.tmp-", suffix=target_path.suffix, dir=target_path.parent
+        prefix=f".{target_path.stem}.tmp-{os.getpid()}-", suffix=target_path.suffix, dir=target_path.parent
     )
     os.close(fd)
     tmp = Path(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class CfiptError(Exception):
@@ -34,6 +35,20 @@ class DataError(CfiptError, ValueError):
 
 class OutputExistsError(CfiptError, FileExistsError):
     """The output exists and `--overwrite` was not given."""
+
+
+class OutputBusyError(CfiptError, BlockingIOError):
+    """Another cfipt run holds the lock of this output (see `cfipt_cli.outputs.locked_outputs`)."""
+
+
+class OutputNotWritableError(CfiptError, PermissionError):
+    """The folder of an output cannot be written (read-only, no permission, not a folder)."""
+
+
+class InterruptedRun(CfiptError):
+    """Ctrl-C: the message says what the run leaves behind (exit code 130)."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class DeviceUnavailableError(CfiptError, RuntimeError):

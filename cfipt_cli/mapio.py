@@ -4,7 +4,11 @@ The class map is what QGIS and GDAL users expect: one band of class ids (uint8, 
 classes), nodata 0, the scene's CRS and transform, tiled 512 x 512, DEFLATE, an embedded colour table,
 class names in a GDAL PAM sidecar (`<map>.tif.aux.xml`, CategoryNames) and internal overviews built
 with nearest resampling. Probabilities and confidence are float32 with NaN nodata. `--co NAME=VALUE`
-creation options override the defaults for every GeoTIFF written here.
+creation options override the defaults for every GeoTIFF written here, except that the class map is
+always lossless: options that would change its class ids (lossy codecs, MAX_Z_ERROR, narrowing NBITS,
+see `creation_options.lossy_options`) apply to the float rasters only (`class_map_options`), and are a
+usage error when no float raster is written (`check_class_map_options`). Every GeoTIFF carries the tag
+`CFIPT_PRODUCT`, by which `--overwrite` recognises what cfipt wrote.
 
 Writers are opened on a path chosen by the caller (a temporary name from `cfipt_cli.atomic`) and
 written window by window, so memory is bounded by one block.
@@ -23,6 +27,7 @@ import numpy as np
 from cfipt_cli.classes import ClassTable
 
 MAP_NODATA = 0
+PRODUCT_TAG = "CFIPT_PRODUCT"
 TILE_SIZE = 512
 DEFAULT_CREATION_OPTIONS: dict[str, str] = {
     "TILED": "YES",
@@ -115,15 +120,55 @@ def overview_factors(width: int, height: int) -> list[int]:
     return factors
 
 
+def class_map_options(creation_options: Mapping[str, str] | None, max_id: int) -> dict[str, str]:
+    """The `--co` options as the class map takes them: without those that would change class ids."""
+    from cfipt_cli.creation_options import lossless_subset
+
+    return lossless_subset(dict(creation_options or {}), class_map_dtype(max_id), max_id)
+
+
+def check_class_map_options(
+    creation_options: Mapping[str, str], max_id: int, float_outputs: bool, what: str = "the class map"
+) -> None:
+    """Usage error when `--co` would make the class map lossy and no float raster takes the options;
+    otherwise a warning that they apply to the float rasters only."""
+    from cfipt_cli.creation_options import LOSSLESS_CODECS, lossy_options
+    from cfipt_cli.errors import CfiptUsageError
+    from cfipt_cli.log import get_logger
+
+    lossy = lossy_options(creation_options, class_map_dtype(max_id), max_id)
+    if not lossy:
+        return
+    shown = " ".join(f"--co {item}" for item in lossy)
+    if not float_outputs:
+        raise CfiptUsageError(
+            f"{shown} would change class ids in {what} ({class_map_dtype(max_id)}, ids up to {max_id}); "
+            "class maps are written losslessly: drop it (lossless COMPRESS: "
+            f"{', '.join(LOSSLESS_CODECS)}); lossy options apply only to --proba and --confidence"
+        )
+    get_logger(__name__).warning(
+        "%s applies to --proba/--confidence only; %s is written losslessly", shown, what
+    )
+
+
+def tag_product(dst: Any, product: str) -> None:
+    """Mark a GeoTIFF as written by cfipt (what `--overwrite` may replace)."""
+    from cfipt_cli import __version__
+
+    dst.update_tags(**{PRODUCT_TAG: product, "CFIPT_VERSION": __version__})
+
+
 def open_class_map(
     path: str | Path, grid: RasterGrid, classes: ClassTable, creation_options: Mapping[str, str] | None
 ) -> Any:
     """Create the class map (one band of class ids, nodata 0) for writing; returns the rasterio dataset."""
     import rasterio
 
-    profile = geotiff_profile(grid, class_map_dtype(classes.max_id), 1, MAP_NODATA, creation_options)
+    options = class_map_options(creation_options, classes.max_id)
+    profile = geotiff_profile(grid, class_map_dtype(classes.max_id), 1, MAP_NODATA, options)
     dst = rasterio.open(path, "w", **profile)
     dst.set_band_description(1, "class id")
+    tag_product(dst, "class map")
     return dst
 
 
@@ -154,6 +199,7 @@ def open_probabilities(
     dst = rasterio.open(path, "w", **profile)
     for band, name in enumerate(classes.names, start=1):
         dst.set_band_description(band, name)
+    tag_product(dst, "class probabilities")
     return dst
 
 
@@ -164,6 +210,7 @@ def open_confidence(path: str | Path, grid: RasterGrid, creation_options: Mappin
     profile = geotiff_profile(grid, "float32", 1, float("nan"), creation_options)
     dst = rasterio.open(path, "w", **profile)
     dst.set_band_description(1, "confidence (max class probability)")
+    tag_product(dst, "confidence")
     return dst
 
 
@@ -193,5 +240,12 @@ def write_quicklook(
     lut = colour_lut(classes)
     rgba = lut[np.clip(ids, 0, len(lut) - 1)]
     png = Path(png_path)
-    imsave(png, rgba, format="png")
+    imsave(png, rgba, format="png", metadata=png_metadata())
     return png
+
+
+def png_metadata() -> dict[str, str]:
+    """PNG text chunks of every PNG cfipt writes (`Software`: by it `--overwrite` recognises them)."""
+    from cfipt_cli import __version__
+
+    return {"Software": f"cfipt {__version__}"}

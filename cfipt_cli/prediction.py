@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cfipt_cli.atomic import atomic_file, check_output
+from cfipt_cli.atomic import atomic_file
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import CfiptError, CfiptUsageError, CheckpointError, DataError
 from cfipt_cli.log import get_logger
@@ -181,16 +181,18 @@ def check_compatible(scene: Scene, info: ModelInfo, stack_count: int) -> None:
 
 
 def check_output_paths(outputs: PredictOutputs, scene: Scene, model_dir: Path | None) -> None:
-    """Refuse outputs that exist (without --overwrite), repeat each other or point into an input."""
-    paths = outputs.all_paths()
-    resolved = [p.resolve() for p in paths]
-    if len(set(resolved)) != len(resolved):
-        raise CfiptUsageError("--out, --proba, --confidence and --quicklook must be different files")
-    protected = [scene.root.resolve(), *([model_dir.resolve()] if model_dir else [])]
-    for path, res in zip(paths, resolved, strict=True):
-        if any(res == root or root in res.parents for root in protected):
-            raise CfiptUsageError(f"{path} is inside an input folder; write outputs elsewhere")
-        check_output(path, outputs.overwrite)
+    """The output policy (`cfipt_cli.outputs`): no output over an input, only cfipt's replaced."""
+    from cfipt_cli import outputs as policy
+
+    named = [
+        ("--out", outputs.map_path, policy.GEOTIFF),
+        ("--proba", outputs.proba_path, policy.GEOTIFF),
+        ("--confidence", outputs.confidence_path, policy.GEOTIFF),
+        ("--quicklook", outputs.quicklook_path, policy.PNG),
+    ]
+    items = [policy.Output(Path(p), flag, kind) for flag, p, kind in named if p is not None]
+    inputs = [("scene folder", scene.root), *([("model folder", model_dir)] if model_dir else [])]
+    policy.check_outputs(items, inputs, outputs.overwrite)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -218,6 +220,8 @@ class PartStore:
                 if json.loads(job_path.read_text(encoding="utf-8")) == job:
                     self.drop_claims()
                     return len(list(self.root.glob("block-*.npz")))
+                    for leftover in self.root.glob(".block-*.tmp-*"):  # of a killed run
+                        leftover.unlink()
         if self.root.exists():
             log.warning("discarding the unfinished parts of a different earlier run in %s", self.root)
             shutil.rmtree(self.root)
@@ -578,7 +582,10 @@ def predict_scene(
     ranks.barrier()  # the work folder is ready for every rank
     todo = [b for b in blocks if not store.has(b.index)]
     claims = BlockClaims(store, todo, ranks.world_size)
-    computed, pixels = _compute_blocks(scene, model, info, outputs, settings, device, store, claims, on_block)
+    with _keeping_parts(store, len(blocks), ranks.rank == 0):
+        computed, pixels = _compute_blocks(
+            scene, model, info, outputs, settings, device, store, claims, on_block
+        )
     computed, pixels = ranks.sum([computed, pixels], device)
     ranks.barrier()  # every part is saved
     summary: dict[str, Any] = {
@@ -596,7 +603,8 @@ def predict_scene(
     }
     if ranks.rank != 0:
         return summary
-    counts = _write_outputs(store, blocks, grid, info.classes, outputs)
+    with _keeping_parts(store, len(blocks), True):
+        counts = _write_outputs(store, blocks, grid, info.classes, outputs)
     store.remove()
     seconds = time.perf_counter() - started
     summary.update(
@@ -631,6 +639,27 @@ def _resolved_settings(settings: PredictSettings, device: torch.device, ranks: R
     return resolved
 
 
+@contextlib.contextmanager
+def _keeping_parts(store: PartStore, total: int, owner: bool) -> Generator[None, None, None]:
+    """On Ctrl-C say what is kept (exit 130); on any failure drop a work folder that holds no part."""
+    from cfipt_cli.errors import InterruptedRun
+
+    try:
+        yield
+    except BaseException as exc:
+        saved = len(list(store.root.glob("block-*.npz"))) if store.root.exists() else 0
+        if owner and saved == 0:
+            store.remove()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        if saved == 0:
+            raise InterruptedRun("interrupted; no output was written") from None
+        raise InterruptedRun(
+            f"interrupted; {saved} of {total} blocks are saved in {store.root}: rerun the same command "
+            "to resume"
+        ) from None
+
+
 def _write_outputs(
     store: PartStore, blocks: list[Block], grid: Any, classes: ClassTable, outputs: PredictOutputs
 ) -> dict[int, int]:
@@ -657,7 +686,10 @@ def _check_creation_options(grid: Any, classes: ClassTable, outputs: PredictOutp
 
     co = outputs.creation_options
     map_dtype = mapio.class_map_dtype(classes.max_id)
-    mapio.check_creation_options(grid, map_dtype, 1, co, outputs.map_path.name)
+    floats = outputs.proba_path is not None or outputs.confidence_path is not None
+    mapio.check_class_map_options(co, classes.max_id, floats, outputs.map_path.name)
+    map_co = mapio.class_map_options(co, classes.max_id)
+    mapio.check_creation_options(grid, map_dtype, 1, map_co, outputs.map_path.name)
     if outputs.proba_path is not None:
         band = {"INTERLEAVE": "BAND"}
         mapio.check_creation_options(
@@ -801,7 +833,7 @@ def run_predict(
     on_block: BlockCallback | None = None,
 ) -> dict[str, Any]:
     """Open the scene and the model folder, then `predict_scene` (on every rank under torchrun)."""
-    from cfipt_cli.modelio import WEIGHTS_NAME, file_sha256, load_model, read_model_info
+    from cfipt_cli.modelio import read_model_info
     from cfipt_cli.scene import Scene
 
     outputs = _validated_outputs(outputs)  # a bad --co is a usage error before anything is opened
@@ -810,6 +842,30 @@ def run_predict(
     described.check_scene(scene)  # fail fast, before building the backbone
     check_output_paths(outputs, scene, model_dir)
     _check_creation_options(_scene_grid(scene), described.classes, outputs)  # GDAL's view, also early
+    with _output_lock(outputs):
+        return _run_loaded(scene, model_dir, outputs, settings, device_spec, on_block)
+
+
+def _output_lock(outputs: PredictOutputs) -> contextlib.AbstractContextManager[None]:
+    """The lock on every output (rank 0 only: the ranks of one torchrun job share the outputs)."""
+    from cfipt_cli.outputs import locked_outputs
+
+    if os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return locked_outputs(outputs.all_paths())
+
+
+def _run_loaded(
+    scene: Scene,
+    model_dir: Path,
+    outputs: PredictOutputs,
+    settings: PredictSettings,
+    device_spec: str,
+    on_block: BlockCallback | None,
+) -> dict[str, Any]:
+    """Load the model and `predict_scene`, under torch.distributed when torchrun started us."""
+    from cfipt_cli.modelio import WEIGHTS_NAME, file_sha256, load_model
+
     ranks, device = init_ranks(device_spec, settings.dist_timeout_s)
     try:
         model, info = load_model(model_dir, device)

@@ -24,10 +24,16 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli import __version__
-from cfipt_cli.atomic import atomic_dir, check_output
+from cfipt_cli import outputs as policy
+from cfipt_cli.atomic import atomic_dir
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.coreg import AlignedSource, align, parse_resampling
-from cfipt_cli.creation_options import probe_creation_options, validate_creation_options
+from cfipt_cli.creation_options import (
+    LOSSLESS_CODECS,
+    lossy_options,
+    probe_creation_options,
+    validate_creation_options,
+)
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.labels import LabelSource, build_class_table, is_vector, open_labels, read_class_names
 from cfipt_cli.log import get_logger
@@ -115,12 +121,15 @@ def _existing(paths: Sequence[tuple[str, str | Path | None]]) -> None:
             raise InputNotFoundError(f"{what} {path} does not exist")
 
 
-def _refuse_output_over_inputs(out: Path, inputs: Sequence[str | Path]) -> None:
-    target = out.resolve()
-    for item in inputs:
-        path = Path(item).resolve()
-        if path == target or target in path.parents:
-            raise CfiptUsageError(f"--out {out} would replace the input {item}; choose another output folder")
+def _refuse_lossy_stack(creation: dict[str, str]) -> None:
+    """Usage error for `--co` options that would store other values than those the statistics describe."""
+    lossy = lossy_options(creation, "float32")
+    if lossy:
+        raise CfiptUsageError(
+            f"--co {' '.join(lossy)} is lossy for {STACK_NAME} (float32): the stored values would differ "
+            f"from those scene.json's statistics describe; use a lossless COMPRESS "
+            f"({', '.join(LOSSLESS_CODECS)}, or LERC with MAX_Z_ERROR=0)"
+        )
 
 
 def _check_options(
@@ -396,6 +405,7 @@ def prepare_scene(
     params.validate()
     _check_options(lidar, sar, labels, test_labels, window_size)
     creation = validate_creation_options(creation_options)
+    _refuse_lossy_stack(creation)
     aux_resampling = parse_resampling(resampling)
     named = [
         ("HSI", hsi),
@@ -407,10 +417,14 @@ def prepare_scene(
     ]
     _existing(named)
     # Over an input is a usage error with or without --overwrite, so it comes before "already exists".
-    _refuse_output_over_inputs(Path(out), [p for _, p in named if p is not None])
-    out_path = check_output(out, overwrite)
+    out_path = Path(out)
+    policy.check_outputs(
+        [policy.Output(out_path, "--out", policy.SCENE)],
+        [(what, p) for what, p in named if p is not None],
+        overwrite,
+    )
     user_table = read_class_names(class_names) if class_names is not None else None
-    with ExitStack() as stack, warnings.catch_warnings():
+    with policy.locked_outputs([out_path]), ExitStack() as stack, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
         hsi_source = open_raster(hsi, "hsi", hsi_nodata, mat_keys)

@@ -29,19 +29,29 @@ def _stdout_format(fmt: ReportFormat | None, json_out: bool) -> str:
     return fmt.value
 
 
-def _summary(paths: list[Path], out: Path | None, stdout_format: str, overwrite: bool) -> None:
+def _report_outputs(out: Path | None, suffixes: tuple[str, ...], plot: Path | None) -> list[Any]:
+    """`--out BASE` (one file per suffix) and `--plot`, as the output policy sees them."""
+    from cfipt_cli import outputs as policy
     from cfipt_cli import reports
-    from cfipt_cli.atomic import check_output
+
+    targets = reports.output_paths(out, suffixes) if out is not None else []
+    items = [policy.Output(t, "--out", policy.REPORT_KINDS[t.suffix]) for t in targets]
+    return items + ([policy.Output(plot, "--plot", policy.PNG)] if plot is not None else [])
+
+
+def _summary(paths: list[Path], out: Path | None, stdout_format: str, overwrite: bool) -> None:
+    from cfipt_cli import outputs as policy
+    from cfipt_cli import reports
     from cfipt_cli.evaluate import summarise_runs
 
     if not paths:
         raise CfiptUsageError("--summary needs the JSON reports of the runs, e.g. runs/*/report.json")
-    targets = reports.output_paths(out, reports.SUMMARY_SUFFIXES) if out is not None else []
-    for target in targets:  # fail on existing outputs before any work
-        check_output(target, overwrite)
-    result = summarise_runs(paths)
-    if out is not None:
-        reports.write_summary_files(result, out, overwrite)
+    items = _report_outputs(out, reports.SUMMARY_SUFFIXES, None)
+    policy.check_outputs(items, [("report", p) for p in paths], overwrite)  # before any work
+    with policy.locked_outputs([i.path for i in items]):
+        result = summarise_runs(paths)
+        if out is not None:
+            reports.write_summary_files(result, out, overwrite)
     sys.stdout.write(reports.render_summary(result, stdout_format))
 
 
@@ -54,20 +64,21 @@ def _evaluation(
     stdout_format: str,
     overwrite: bool,
 ) -> None:
+    from cfipt_cli import outputs as policy
     from cfipt_cli import reports
-    from cfipt_cli.atomic import check_output
     from cfipt_cli.evaluate import evaluate_map, load_class_table
 
-    targets = reports.output_paths(out, reports.REPORT_SUFFIXES) if out is not None else []
-    for target in [*targets, *([plot] if plot is not None else [])]:  # fail before any work
-        check_output(target, overwrite)
+    items = _report_outputs(out, reports.REPORT_SUFFIXES, plot)
     classes = options.pop("classes")
-    map_classes = load_class_table(classes) if classes is not None else None
-    report = evaluate_map(map_path, reference, map_classes=map_classes, **options).to_json()
-    if out is not None:
-        reports.write_report_files(report, out, overwrite)
-    if plot is not None:
-        reports.plot_confusion(report, plot, overwrite)
+    inputs = [("map", map_path), ("reference", reference), *([("--classes", classes)] if classes else [])]
+    policy.check_outputs(items, inputs, overwrite)  # before any work
+    with policy.locked_outputs([i.path for i in items]):
+        map_classes = load_class_table(classes) if classes is not None else None
+        report = evaluate_map(map_path, reference, map_classes=map_classes, **options).to_json()
+        if out is not None:
+            reports.write_report_files(report, out, overwrite)
+        if plot is not None:
+            reports.plot_confusion(report, plot, overwrite)
     sys.stdout.write(reports.render(report, stdout_format))
 
 

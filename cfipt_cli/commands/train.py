@@ -138,7 +138,7 @@ def command(
     Example: cfipt train scene --out model --epochs 30 --device cuda  (bf16 autocast on CUDA; --no-amp: fp32)
     """
     from cfipt_cli.trainconfig import resolve_config
-    from cfipt_cli.training import resume_config, train_model
+    from cfipt_cli.training import resume_config
 
     values = dict(locals())
     explicit = _explicit(ctx, values)
@@ -151,11 +151,34 @@ def command(
         resolved = resolve_config(config, explicit)
     logger = logging.getLogger("cfipt")
     progress = sys.stderr.isatty() or logger.isEnabledFor(logging.INFO)
-    summary = train_model(scene, out, resolved, resume=resume, overwrite=overwrite, progress=progress)
+    summary = _train_locked(scene, out, resolved, resume, overwrite, progress)
     if logger.getEffectiveLevel() <= logging.WARNING:
         print(_summary_line(summary), file=sys.stderr)
     if json_out:
         print(json.dumps(summary, indent=2))
+
+
+def _train_locked(
+    scene: Path, out: Path, resolved: TrainConfig, resume: bool, overwrite: bool, progress: bool
+) -> dict[str, Any]:
+    """`train_model` under the output policy: `--out` not over the scene, only a model replaced, locked."""
+    from cfipt_cli import outputs as policy
+    from cfipt_cli.errors import DataError
+    from cfipt_cli.mapio import gdal_errors
+    from cfipt_cli.training import train_model
+
+    output = policy.Output(out, "--out", policy.MODEL)
+    policy.refuse_outputs_over_inputs([output], [("scene folder", scene)])
+    if overwrite and not resume:  # without --overwrite, train_model words "exists" (and --resume)
+        policy.check_replaceable(output, overwrite)
+    with policy.locked_outputs([out]):
+        try:
+            return train_model(scene, out, resolved, resume=resume, overwrite=overwrite, progress=progress)
+        except gdal_errors() as exc:
+            raise DataError(
+                f"cannot read the scene {scene} ({' '.join(str(exc).split())}); is the scene folder intact? "
+                "prepare it again"
+            ) from exc
 
 
 def _summary_line(summary: dict[str, Any]) -> str:

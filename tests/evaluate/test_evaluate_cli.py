@@ -100,10 +100,15 @@ def test_existing_outputs_are_untouched_without_overwrite(run_cli, maps):
     assert err.startswith("cfipt: error:") and "--overwrite" in err and err.count("\n") == 1
     assert (folder / "rep.md").read_text() == "old report\n"
     assert not (folder / "rep.json").exists()  # nothing written when one target exists
-    code, _, _ = run_cli(
-        "evaluate", folder / "map.tif", "-r", folder / "ref.tif", "--out", folder / "rep", "--overwrite"
-    )
-    assert code == 0 and (folder / "rep.md").read_text().startswith("Accuracy of")
+    args = ("evaluate", folder / "map.tif", "-r", folder / "ref.tif", "--out", folder / "rep", "--overwrite")
+    code, _, err = run_cli(*args)  # --overwrite replaces only what cfipt wrote: not this file
+    assert code == 1 and "only what cfipt wrote" in err and err.count("\n") == 1
+    assert (folder / "rep.md").read_text() == "old report\n"
+    (folder / "rep.md").unlink()
+    assert run_cli(*args)[0] == 0
+    (folder / "rep.md").write_text("Accuracy of an older run\n")  # a report as cfipt writes them
+    code, _, _ = run_cli(*args)
+    assert code == 0 and "an older run" not in (folder / "rep.md").read_text()
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(("rep", ".rep"))) == [
         "rep.csv", "rep.json", "rep.md", "rep.png",
     ]  # fmt: skip

@@ -10,7 +10,6 @@ import pytest
 import rasterio
 import torch
 from predict_helpers import PatchLinear, model_info
-from predict_scenes import write_model, write_scene
 
 from cfipt_cli.app import main
 from cfipt_cli.errors import EXIT_USAGE, CfiptUsageError
@@ -86,16 +85,6 @@ def test_caller_options_are_left_as_given(setup, tmp_path):
         assert src.profile["compress"].lower() == "lzw"
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("co_cli")
-    scene = write_scene(root / "scene", height=11, width=13, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = write_model(root / "model", scene, patch_size=5)
-    return scene, model
-
-
 def _cli(argv, capsys) -> tuple[int, str]:
     with pytest.raises(SystemExit) as info, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -128,3 +117,93 @@ def test_cli_good_co(folders, tmp_path, capsys):
     assert "CPLE_" not in stderr
     with rasterio.open(tmp_path / "map.tif") as src:
         assert src.profile["compress"].lower() == "lzw" and src.block_shapes[0] == (256, 256)
+
+
+# ------------------------------------------------------------------------ class maps are lossless
+@pytest.mark.parametrize(
+    ("co", "blamed"),
+    [
+        ({"COMPRESS": "JPEG"}, "COMPRESS=JPEG"),
+        ({"COMPRESS": "JPEG", "JPEG_QUALITY": "10"}, "COMPRESS=JPEG"),
+        ({"NBITS": "2"}, "NBITS=2"),  # class ids up to 6 need 3 bits
+        ({"COMPRESS": "WEBP"}, "COMPRESS=WEBP"),
+        ({"COMPRESS": "LERC", "MAX_Z_ERROR": "0.5"}, "MAX_Z_ERROR=0.5"),
+        ({"DISCARD_LSB": "1"}, "DISCARD_LSB=1"),
+    ],
+)
+def test_lossy_options_for_the_map_alone_are_usage_errors(setup, tmp_path, co, blamed):
+    _scene, _, _info = setup
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(CfiptUsageError, match=f"{blamed}.*would change class ids.*written losslessly"):
+        _predict(setup, _outputs(folder, co, extras=False))
+    assert list(folder.iterdir()) == []  # refused before any block
+
+
+def test_narrowing_that_still_holds_every_class_id_is_accepted(setup, tmp_path):
+    assert setup[2].classes.max_id == 6
+    outputs = _outputs(tmp_path, {"NBITS": "3"}, extras=False)  # ids up to 6 fit in 3 bits
+    _predict(setup, outputs)
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    _predict(setup, _outputs(reference, {}, extras=False))
+    with rasterio.open(tmp_path / "map.tif") as a, rasterio.open(reference / "map.tif") as b:
+        assert (a.read(1) == b.read(1)).all()
+
+
+def test_lossy_options_apply_to_the_float_rasters_only(setup, tmp_path, caplog):
+    lossless, lossy = tmp_path / "a", tmp_path / "b"
+    lossless.mkdir()
+    lossy.mkdir()
+    _predict(setup, _outputs(lossless, {"COMPRESS": "LERC"}))
+    with caplog.at_level(logging.WARNING, logger="cfipt"):
+        _predict(setup, _outputs(lossy, {"COMPRESS": "LERC", "MAX_Z_ERROR": "0.2"}))
+    assert "applies to --proba/--confidence only" in caplog.text
+    with rasterio.open(lossless / "map.tif") as a, rasterio.open(lossy / "map.tif") as b:
+        assert (a.read(1) == b.read(1)).all() and b.tags()["CFIPT_PRODUCT"] == "class map"
+    with rasterio.open(lossless / "proba.tif") as a, rasterio.open(lossy / "proba.tif") as b:
+        exact, rounded = a.read(), b.read()
+    valid = ~torch.isnan(torch.from_numpy(exact)).numpy()
+    error = abs(exact[valid] - rounded[valid])
+    assert error.max() <= 0.2 + 1e-6 and error.max() > 0  # the float raster took the lossy option
+
+
+def test_lossy_option_detection():
+    from cfipt_cli.creation_options import lossless_subset, lossy_options
+
+    assert lossy_options({"COMPRESS": "DEFLATE", "PREDICTOR": "2"}, "uint8", 200) == []
+    assert lossy_options({"COMPRESS": "LERC", "MAX_Z_ERROR": "0"}, "uint8", 200) == []
+    assert lossy_options({"COMPRESS": "WEBP", "WEBP_LOSSLESS": "YES"}, "uint8", 200) == []
+    assert lossy_options({"NBITS": "8"}, "uint8", 255) == []
+    assert lossy_options({"NBITS": "7"}, "uint8", 128) == ["NBITS=7"]
+    assert lossy_options({"NBITS": "16"}, "float32") == ["NBITS=16"]  # half precision
+    assert lossy_options({"COMPRESS": "JXL", "JXL_LOSSLESS": "NO"}, "uint8", 5) == ["COMPRESS=JXL"]
+    assert lossy_options({"PIXELTYPE": "SIGNEDBYTE"}, "uint8", 200) == ["PIXELTYPE=SIGNEDBYTE"]
+    assert lossless_subset({"COMPRESS": "JPEG", "JPEG_QUALITY": "10", "TILED": "YES"}, "uint8", 5) == {
+        "TILED": "YES"
+    }
+    assert lossless_subset({"COMPRESS": "LERC_ZSTD", "MAX_Z_ERROR": "1"}, "uint8", 5) == {
+        "COMPRESS": "LERC_ZSTD"
+    }
+
+
+def test_jpeg_through_the_cli_is_exit_2_and_writes_nothing(folders, tmp_path, capsys):
+    scene, model = folders
+    out = tmp_path / "maps"
+    out.mkdir()
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "predict",
+                str(scene),
+                "--model",
+                str(model),
+                "--out",
+                str(out / "m.tif"),
+                "--co",
+                "COMPRESS=JPEG",
+            ]
+        )
+    err = capsys.readouterr().err
+    assert info.value.code == EXIT_USAGE and err.count("\n") == 1 and "losslessly" in err
+    assert list(out.iterdir()) == []

@@ -207,13 +207,18 @@ def test_existing_output_is_refused_without_overwrite(setup, tmp_path):
     with pytest.raises(OutputExistsError):
         _run(scene, model, info, out)
     assert out.read_bytes() == b"precious"
-    _run(scene, model, info, out, overwrite=True)
+    with pytest.raises(OutputExistsError, match="replaces only what cfipt wrote"):
+        _run(scene, model, info, out, overwrite=True)  # not a map of cfipt's: kept even so
+    assert out.read_bytes() == b"precious"
+    out.unlink()
+    _run(scene, model, info, out)
+    _run(scene, model, info, out, overwrite=True)  # cfipt's own map is replaced
     assert _read(out).shape == (1, scene.height, scene.width)
 
 
 def test_outputs_inside_the_scene_are_refused(setup):
     scene, _, _ = setup
-    with pytest.raises(CfiptUsageError, match="inside an input"):
+    with pytest.raises(CfiptUsageError, match=r"would replace the input .*scene"):
         check_output_paths(PredictOutputs(map_path=scene.root / "stack.tif", overwrite=True), scene, None)
 
 

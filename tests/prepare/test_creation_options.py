@@ -164,3 +164,39 @@ def test_out_equal_to_an_input_is_a_usage_error_first(scene_files, tmp_path, run
 def test_library_out_equal_to_an_input_without_overwrite(scene_files):
     with pytest.raises(CfiptUsageError, match="would replace the input"):
         prepare_scene(scene_files.hsi, lidar=[scene_files.lidar], out=scene_files.lidar)
+
+
+# ------------------------------------------------------------------------ the stack is lossless
+@pytest.mark.parametrize(
+    "co",
+    [
+        ["COMPRESS=JPEG"],
+        ["COMPRESS=LERC", "MAX_Z_ERROR=0.5"],
+        ["COMPRESS=LERC_ZSTD", "MAX_Z_ERROR=0.001"],
+        ["NBITS=16"],  # half precision
+        ["DISCARD_LSB=4"],
+    ],
+)
+def test_lossy_stack_options_are_refused_before_any_work(run_cli, scene_files, tmp_path, co):
+    out = tmp_path / "scene"
+    code, _, stderr = run_cli(_argv(scene_files, out, *co))
+    assert code == EXIT_USAGE and stderr.count("\n") == 1, stderr
+    assert "is lossy for stack.tif" in stderr and "statistics" in stderr
+    _nothing_written(out)
+
+
+def test_lossless_lerc_is_accepted_and_the_statistics_describe_the_stack(run_cli, scene_files, tmp_path):
+    import json
+
+    import numpy as np
+
+    out = tmp_path / "scene"
+    code, _, stderr = run_cli(
+        ["-q", *_argv(scene_files, out, "COMPRESS=LERC", "MAX_Z_ERROR=0", "INTERLEAVE=BAND")]
+    )
+    assert code == 0, stderr
+    with rasterio.open(out / "stack.tif") as src:
+        stack = src.read()
+    means = json.loads((out / "scene.json").read_text())["statistics"]["mean"]
+    valid = np.isfinite(stack).all(axis=0)
+    assert np.allclose(stack[:, valid].mean(axis=1), means, rtol=1e-5)
