@@ -400,16 +400,12 @@ def _vector_ids(
     values: Any, map_table: ClassTable | None, path: Path
 ) -> tuple[np.ndarray, ClassTable | None]:
     """Field values -> class ids, plus the reference class table when the field holds names."""
-    import pandas as pd
+    from cfipt_cli.labels import integer_class_ids
 
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=np.float64)
-        if np.any(numbers != np.round(numbers)):
-            raise DataError(f"the class field of {path} holds non-integer numbers")
-        return numbers.astype(np.int64), None
+    numbers = integer_class_ids(values, f"the class field of {path}")
+    if numbers is not None:
+        return numbers, None
     text = values.astype(str).str.strip()
-    if text.str.fullmatch(r"\d+").all():
-        return text.astype(np.int64).to_numpy(), None
     if map_table is None or not len(map_table):
         raise DataError(f"{path} names its classes but the map has no class names (.aux.xml); pass --classes")
     by_key = {_name_key(c.name): c.id for c in map_table}
@@ -617,7 +613,12 @@ def load_class_table(path: str | Path) -> ClassTable:
     items = data.get("classes") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise DataError(f"{source} holds no class table (a 'classes' list of id/name entries)")
-    return ClassTable.from_json(items)
+    try:
+        return ClassTable.from_json(items)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{source} holds no valid class table ({exc!r}); give id/name entries") from exc
 
 
 def _count_pairs(
@@ -764,7 +765,8 @@ def summarise_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
     """Mean and standard deviation (sample, n - 1) of every metric over several runs' JSON reports.
 
     Per-class figures are matched by class name across runs; a class absent from the reference of a
-    run does not count in that run (its `n` says how many runs count). The runs must share their class
+    run does not count in that run for any figure (`runs` says how many runs count; each figure's `n`
+    how many of them define it, fewer for UA when a run never predicted the class). The runs must share their class
     table (`check_class_tables`).
 
     Raises:
@@ -783,12 +785,17 @@ def summarise_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
                 _name_key(c["name"]),
                 {"id": c["id"], "name": c["name"], "producer_accuracy": [], "user_accuracy": [], "f1": []},
             )
+            # A run whose reference lacks the class does not count for any of its figures (its UA and F1
+            # would only say the class was predicted there), so PA, UA and F1 average the same runs.
+            if not c.get("in_reference", c.get("producer_accuracy") is not None):
+                continue
             for metric in ("producer_accuracy", "user_accuracy", "f1"):
                 entry[metric].append(c.get(metric))
     classes = [
         {
             "id": e["id"],
             "name": e["name"],
+            "runs": len(e["f1"]),
             **{m: _stat(e[m]) for m in ("producer_accuracy", "user_accuracy", "f1")},
         }
         for e in sorted(per_class.values(), key=lambda e: (e["id"], e["name"]))

@@ -3,9 +3,11 @@
 Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) are reprojected to the
 raster CRS and rasterised window by window with rasterio.features.rasterize. Where features overlap, the
 later feature in the file wins. The class field holds either
-- integer ids in 1..65535, used as the pixel values, or
-- names (any other values, including integers outside 1..65535 such as 0), numbered 1..K in sorted
-  order, unless a class-names file gives their ids.
+- integer ids in 1..65535, used as the pixel values: a numeric field, or text that is all integers
+  ("3"); an integer outside 1..65535 (0, -3, 70000) or a fractional number is an error naming the
+  values, never a silent switch to names (which would renumber every class), unless the class-names
+  file names those values; or
+- names (text), numbered 1..K in sorted order, unless a class-names file gives their ids.
 Features with an empty class value or no geometry are skipped.
 
 A label raster (GeoTIFF, .mat, ...) holds class ids with 0 = unlabelled; it is put on the HSI grid with
@@ -110,17 +112,36 @@ def read_class_names(path: str | Path) -> ClassTable:
 
 
 # ---------------------------------------------------------------------------------------- vector labels
-def _integer_ids(values: Any) -> np.ndarray | None:
-    """The values as int64 when they are all whole numbers in 1..65535, else None (they are names)."""
+def integer_class_ids(values: Any, where: str, names: Mapping[str, int] | None = None) -> np.ndarray | None:
+    """Class ids (int64) of a field of integers (numbers, or text that is all integers), None for names.
+
+    A field of integers holds class ids: one value outside 1..65535 or a fractional number is a
+    DataError naming them (turning the whole field into names would silently renumber every class),
+    unless `names` (a class-names file's name -> id) names every value, which then applies as names.
+    """
     import pandas as pd
 
-    if not (pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)):
+    if pd.api.types.is_bool_dtype(values):
         return None
-    as_float = values.to_numpy(dtype=np.float64)
-    if not np.all(np.mod(as_float, 1.0) == 0):
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64)
+    else:
+        text = values.astype(str).str.strip()
+        if not text.str.fullmatch(r"[+-]?\d+").all():
+            return None
+        numbers = text.astype(np.float64).to_numpy()
+    if names and all(_name_of(v) in names for v in values.tolist()):
         return None
-    ids = as_float.astype(np.int64)
-    return ids if ids.size and ids.min() >= 1 and ids.max() <= MAX_ID else None
+    whole = np.mod(numbers, 1.0) == 0
+    bad = ~whole | (numbers < 1) | (numbers > MAX_ID)
+    if not bad.any():
+        return numbers.astype(np.int64)
+    shown = ", ".join(f"{v:g}" for v in sorted(set(numbers[bad].tolist()))[:5])
+    problem = "fractional numbers" if not whole.all() else f"integers outside 1..{MAX_ID}"
+    raise DataError(
+        f"{where} holds {problem} ({shown}: {int(bad.sum())} features); an integer class field holds "
+        "class ids: fix or drop those features, or name every value in --class-names"
+    )
 
 
 def _name_of(value: Any) -> str:
@@ -188,7 +209,7 @@ def _assign_ids(
     raw: Any, path: Path, name_to_id: Mapping[str, int] | None, strict: bool
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Class id per feature (0 = dropped) and the id -> name map, by the rule of the module docstring."""
-    ids = _integer_ids(raw)
+    ids = integer_class_ids(raw, f"the label field of {path.name}", name_to_id)
     if ids is not None:
         return ids, {}
     names = [_name_of(v) for v in raw.tolist()]

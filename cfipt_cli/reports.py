@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cfipt_cli.atomic import atomic_file, check_output
+from cfipt_cli.mapio import png_metadata
 
 REPORT_SUFFIXES = (".json", ".csv", ".md", ".png")
 SUMMARY_SUFFIXES = (".json", ".csv", ".md")
@@ -66,6 +67,16 @@ def markdown_grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: 
         ("-" * (w + 1) + ":") if r else (":" + "-" * (w + 1)) for w, r in zip(widths, right, strict=True)
     )
     return "\n".join([line(headers), rule + "|", *(line(r) for r in rows)])
+
+
+def one_line(text: Any) -> str:
+    """`text` on one line: line breaks and tabs (and runs of blanks) become one space."""
+    return " ".join(str(text).split())
+
+
+def md_cell(text: Any) -> str:
+    """Text for one Markdown table cell: on one line, `|` escaped, so a name never breaks the table."""
+    return one_line(text).replace("|", "\\|")
 
 
 def _class_note(entry: Mapping[str, Any]) -> str:
@@ -115,7 +126,7 @@ def markdown_report(report: Report) -> str:
     rows = [
         [
             str(c["id"]),
-            c["name"],
+            md_cell(c["name"]),
             _percent(c["producer_accuracy"]),
             _percent(c["user_accuracy"]),
             _percent(c["f1"]),
@@ -137,7 +148,7 @@ def markdown_report(report: Report) -> str:
     table = markdown_grid(headers, rows, [True, False, True, True, True, True, True, False][: len(headers)])
     ref = report["reference"]
     kind = f"{ref['kind']} {ref['mat_key']}" if ref.get("mat_key") else ref["kind"]
-    title = (
+    title = one_line(
         f"Accuracy of {report['map']} against {ref['path']} ({kind}): "
         f"{n} pixels, classes matched by {report['class_matching']}."
     )
@@ -203,7 +214,7 @@ def plot_confusion(report: Report, path: str | Path, overwrite: bool = False, dp
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="% of the reference class")
     fig.tight_layout()
     with atomic_file(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", metadata=png_metadata())
     return Path(path)
 
 
@@ -241,17 +252,16 @@ def write_report_files(report: Report, base: str | Path, overwrite: bool = False
 
 def markdown_summary(summary: Report) -> str:
     """Mean ± standard deviation (percent) per class and of OA, AA and kappa (x 100)."""
-    rows = [
-        [
-            str(c["id"]),
-            c["name"],
-            _mean_std(c["producer_accuracy"]),
-            _mean_std(c["user_accuracy"]),
-            _mean_std(c["f1"]),
-            str(c["producer_accuracy"]["n"]),
-        ]
-        for c in summary["classes"]
-    ]
+
+    def cell(stat: Mapping[str, Any], runs: int) -> str:  # a figure defined in fewer runs says so
+        text = _mean_std(stat)
+        return text if stat["n"] == runs or text == MISSING else f"{text} (n={stat['n']})"
+
+    rows = []
+    for c in summary["classes"]:
+        runs = int(c.get("runs", c["f1"]["n"]))
+        figures = [cell(c[k], runs) for k in ("producer_accuracy", "user_accuracy", "f1")]
+        rows.append([str(c["id"]), md_cell(c["name"]), *figures, str(runs)])
     for key, label in (("overall_accuracy", "OA"), ("average_accuracy", "AA"), ("kappa", "Kappa ×100")):
         rows.append(["", label, _mean_std(summary[key]), "", "", str(summary[key]["n"])])
     table = markdown_grid(
@@ -259,7 +269,11 @@ def markdown_summary(summary: Report) -> str:
     )
     ddof = "n - 1" if summary["std_ddof"] == 1 else "n"
     title = f"Mean ± standard deviation over {summary['n_runs']} runs (standard deviation with {ddof})."
-    return f"{title}\n\n{table}\n"
+    note = (
+        "runs: the runs whose reference holds the class; (n=k): a figure defined in only k of them "
+        "(UA needs the class to be predicted)."
+    )
+    return f"{title}\n\n{table}\n\n{note}\n"
 
 
 def summary_csv(summary: Report) -> str:

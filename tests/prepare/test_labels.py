@@ -152,3 +152,46 @@ def test_independent_test_labels_are_mapped_by_name(scene_files, tmp_path):
     np.testing.assert_array_equal(test, expected)
     assert scene.meta["split"]["test_labels"].endswith("points.gpkg")
     assert (train > 0).sum() == 5 * len(scene.classes)
+
+
+# ------------------------------------------------------------------- integer fields hold class ids
+def _with_field(scene_files, tmp_path, values):
+    """The polygons with field 'code' = values[class_id - 1] (one value per class)."""
+    frame = gpd.read_file(scene_files.polygons)
+    frame["code"] = [values[int(i) - 1] for i in frame["class_id"]]
+    path = tmp_path / "labels.gpkg"
+    frame.to_file(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        ([1, 2, 3, -3], "-3"),  # one bad value must not renumber the others
+        ([1, 2, 3, 70000], "70000"),
+        ([0, 1, 2, 3], "0"),
+        ([1.0, 2.0, 3.0, 2.5], "2.5"),
+        (["1", "2", "3", "-3"], "-3"),  # integers written as text are integers too
+    ],
+)
+def test_an_out_of_range_integer_is_an_error_not_a_silent_renumbering(scene_files, tmp_path, values, shown):
+    labels = _with_field(scene_files, tmp_path, values)
+    with pytest.raises(DataError, match=rf"label field of labels.gpkg holds .*\({shown}: \d+ features\)"):
+        _prepare(scene_files, tmp_path / "s", labels, "code")
+    assert not (tmp_path / "s").exists()
+
+
+def test_integers_written_as_text_keep_their_ids(scene_files, tmp_path):
+    labels = _with_field(scene_files, tmp_path, ["1", "2", "10", "3"])  # sorted as names: 1, 10, 2, 3
+    got, table = _prepare(scene_files, tmp_path / "s", labels, "code")
+    assert table.ids == [1, 2, 3, 10]
+    expected = np.choose(scene_files.polygon_truth, [0, 1, 2, 10, 3])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_class_names_file_may_name_integer_values(scene_files, tmp_path):
+    labels = _with_field(scene_files, tmp_path, [0, 1, 2, 3])
+    names = tmp_path / "names.csv"
+    names.write_text("5,0\n6,1\n7,2\n8,3\n")
+    _, table = _prepare(scene_files, tmp_path / "s", labels, "code", class_names=names)
+    assert table.ids == [5, 6, 7, 8] and table.names == ["0", "1", "2", "3"]
