@@ -125,7 +125,9 @@ def _failure_line(exc: BaseException) -> str:
         where = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{where}"
     else:
-        text = " ".join(str(exc).split()) or type(exc).__name__
+        from cfipt_cli.mapio import gdal_message
+
+        text = gdal_message(exc)
     return (
         f"{text}; nothing was written over an existing output (-vv shows the traceback): fix the cause "
         "and rerun"

@@ -40,7 +40,14 @@ import numpy as np
 from cfipt_cli import __version__
 from cfipt_cli.atomic import atomic_dir, atomic_file, read_json_document
 from cfipt_cli.classes import ClassTable
-from cfipt_cli.errors import CfiptUsageError, CheckpointError, InputNotFoundError
+from cfipt_cli.errors import (
+    CfiptError,
+    CfiptUsageError,
+    CheckpointError,
+    InputNotFoundError,
+    WeightsUnavailableError,
+)
+from cfipt_cli.schema import Document
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +56,8 @@ if TYPE_CHECKING:
     from models import CFIPT
 
 MODEL_FORMAT = "cfipt-model"
-MODEL_FORMAT_VERSION = 1
+# 2: the network of models/ changed (fidelity fixes): weights of a version-1 folder do not fit it.
+MODEL_FORMAT_VERSION = 2
 CHECKPOINT_FORMAT = "cfipt-checkpoint"
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "model.json"
@@ -168,14 +176,58 @@ def read_model_info(model_dir: str | Path) -> ModelInfo:
         unreadable="{path} is corrupt: {exc}",
         foreign="{path} is not a cfipt model description",
     )
-    if int(meta.get("format_version", 0)) > MODEL_FORMAT_VERSION:
-        raise CheckpointError(f"{root} was written by a newer cfipt (model format {meta['format_version']})")
-    missing = [
-        k for k in ("classes", "band_layout", "band_roles", "normalisation", "model_config") if k not in meta
-    ]
-    if missing:
-        raise CheckpointError(f"{meta_path} lacks {', '.join(missing)}; the model folder is corrupt")
+    check_model_meta(meta, meta_path)
     return ModelInfo(root=root, meta=meta)
+
+
+def check_model_meta(meta: dict[str, Any], path: Path) -> None:
+    """Every key of model.json that cfipt reads, with its type and consistency (before any work).
+
+    Raises:
+        CheckpointError: one line: a folder of another format version (older: retrain it), or the first
+            missing, mistyped or inconsistent key.
+    """
+    root = path.parent
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < MODEL_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{root} was made by an older cfipt (model format {version}, this cfipt reads "
+            f"{MODEL_FORMAT_VERSION}) whose network differs; retrain it with 'cfipt train SCENE --out {root} "
+            "--overwrite'"
+        )
+    if version > MODEL_FORMAT_VERSION:
+        raise CheckpointError(f"{root} was written by a newer cfipt (model format {version}); upgrade cfipt")
+    doc = Document(meta, path, "the model folder is damaged or was edited; retrain it", error=CheckpointError)
+    layout = doc.items("band_layout", str, low=2)
+    if any(b not in ("hsi", "lidar", "sar") for b in layout):
+        raise doc.error("band_layout", "hsi, lidar or sar per band")
+    roles = doc.sub("band_roles")
+    n_hsi, n_aux = roles.integer("hsi", low=1), roles.integer("aux", low=1)
+    if n_hsi + n_aux != len(layout) or layout[:n_hsi] != ["hsi"] * n_hsi or "hsi" in layout[n_hsi:]:
+        raise doc.error("band_roles", f"hsi + aux = {len(layout)} bands, the hsi bands first")
+    normalisation = doc.sub("normalisation")
+    normalisation.numbers("mean", length=len(layout))
+    if any(v < 0 for v in normalisation.numbers("std", length=len(layout))):
+        raise normalisation.error("std", "non-negative numbers")
+    patch = doc.integer("patch_size", low=1)
+    if patch % 2 == 0:
+        raise doc.error("patch_size", "an odd number")
+    try:
+        classes = ClassTable.from_json(doc.items("classes", dict, low=1))
+    except (CfiptError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise doc.error("classes", f"a valid class table ({exc})") from exc
+    config = doc.sub("model_config")
+    for key, value in (("hsi_bands", n_hsi), ("aux_bands", n_aux), ("patch_size", patch)):
+        if config.integer(key, low=1) != value:
+            raise config.error(key, f"{value}, as band_roles / patch_size say")
+    if len(config.items("class_names", str, low=1)) != len(classes):
+        raise config.error("class_names", f"{len(classes)} names, one per class")
+    doc.mapping("train_config")
+    backbone = doc.sub("backbone")
+    backbone.string("fingerprint")
+    backbone.integer("init_seed", low=0)
+    doc.string("status")
+    doc.integer("epochs_done", low=0)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -330,19 +382,44 @@ def load_model(
             f"{info.meta.get('epochs', '?')}); finish it with 'cfipt train SCENE --out {info.root} --resume'"
         )
     state = load_tensors(info.root / WEIGHTS_NAME)
-    model = build_network(info.model_config, int(info.meta["backbone"].get("init_seed", 0)), pretrained)
-    check_fingerprint(model, info.meta["backbone"]["fingerprint"], info.root)
+    try:
+        model = build_network(info.model_config, int(info.meta["backbone"]["init_seed"]), pretrained)
+    except WeightsUnavailableError as exc:
+        if pretrained is not None:
+            raise
+        raise _recorded_weights_unavailable(info, exc) from exc
+    hint = (
+        "pass the original weights with --pretrained"
+        if pretrained is not None
+        else "the weights at its recorded source have changed: restore the original ones there, or retrain"
+    )
+    check_fingerprint(model, info.meta["backbone"]["fingerprint"], info.root, hint)
     load_weights(model, state, info.root / WEIGHTS_NAME)
     return model.to(torch.device(device)).eval(), info
 
 
-def check_fingerprint(model: CFIPT, expected: str, where: Path) -> None:
+def _recorded_weights_unavailable(info: ModelInfo, exc: WeightsUnavailableError) -> WeightsUnavailableError:
+    """The backbone error of `models` reworded for a model folder: there is no --pretrained to change,
+    the weights recorded in model.json must be found where they were (a cache, or the file's path)."""
+    source = info.meta["backbone"].get("pretrained") or info.model_config.get("pretrained")
+    name = info.model_config.get("clip_model", "the backbone")
+    detail = str(exc).split(";")[0].replace("--pretrained ", "")
+    return WeightsUnavailableError(
+        f"{info.root} needs the {name} weights it was trained with ({source!r}) and they cannot be loaded "
+        f"({detail}); put them back where training found them (the open_clip cache, or the file at that "
+        "path), or retrain the model with weights that are available"
+    )
+
+
+def check_fingerprint(
+    model: CFIPT, expected: str, where: Path, hint: str = "pass the original weights with --pretrained"
+) -> None:
     """CheckpointError when the rebuilt backbone is not the one the model was trained with."""
     actual = model.backbone_fingerprint()
     if actual != expected:
         raise CheckpointError(
             f"{where} was trained on another backbone (weights hash {expected[:12]}..., these weights "
-            f"{actual[:12]}...); pass the original weights with --pretrained"
+            f"{actual[:12]}...); {hint}"
         )
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from cfipt_cli.atomic import read_json_document
 from cfipt_cli.classes import ClassTable
-from cfipt_cli.errors import DataError, InputNotFoundError
+from cfipt_cli.errors import CfiptError, DataError, InputNotFoundError
+from cfipt_cli.schema import Document
 
 SCENE_FORMAT = "cfipt-scene"
 SCENE_FORMAT_VERSION = 1
@@ -28,6 +29,84 @@ STACK_NAME = "stack.tif"
 MASK_NAME = "mask.tif"
 TRAIN_LABELS_NAME = "train_labels.tif"
 TEST_LABELS_NAME = "test_labels.tif"
+
+
+SOURCES = ("hsi", "lidar", "sar")
+STATISTICS = ("mean", "std", "min", "max")
+
+
+def check_scene_meta(meta: dict[str, Any], path: Path) -> None:
+    """Every key of scene.json that cfipt reads, with its type and its consistency, before any work.
+
+    Raises:
+        DataError: one line naming the first bad key (the scene folder is damaged: prepare it again).
+    """
+    doc = Document(meta, path, "the scene folder is damaged or was edited; prepare it again")
+    doc.integer("format_version", low=1)
+    doc.integer("width", low=1)
+    doc.integer("height", low=1)
+    crs = meta.get("crs")
+    if crs is not None and not isinstance(crs, str):
+        raise doc.error("crs", "a WKT string or null")
+    doc.numbers("transform", length=6)
+    bands = doc.items("bands", dict, low=1)
+    n = len(bands)
+    for i, band in enumerate(bands, start=1):
+        if band.get("index") != i or band.get("source") not in SOURCES:
+            raise doc.error(f"bands[{i - 1}]", f"index {i} and a source among {', '.join(SOURCES)}")
+    layout = [b["source"] for b in bands]
+    roles = doc.mapping("band_roles")  # hsi and aux are read; lidar and sar checked when present
+    n_hsi, n_aux = layout.count("hsi"), n - layout.count("hsi")
+    if layout[:n_hsi] != ["hsi"] * n_hsi or n_hsi < 1 or n_aux < 1:
+        raise doc.error("bands", "at least one hsi band first, then at least one lidar or sar band")
+    expected = {"hsi": n_hsi, "aux": n_aux, "lidar": layout.count("lidar"), "sar": layout.count("sar")}
+    for key, value in expected.items():
+        given = roles.get(key, value if key in ("lidar", "sar") else None)
+        if given != value or isinstance(given, bool):
+            raise doc.error(f"band_roles.{key}", f"{value}, the number of {key} entries in bands")
+    statistics = doc.sub("statistics")
+    for key in STATISTICS:
+        statistics.numbers(key, length=n)
+    if any(v < 0 for v in statistics.data["std"]):
+        raise statistics.error("std", "non-negative numbers")
+    classes = meta.get("classes", [])
+    if not isinstance(classes, list):
+        raise doc.error("classes", "a list of {id, name, colour}")
+    try:
+        ClassTable.from_json(classes)
+    except (CfiptError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise doc.error("classes", f"a valid class table ({exc})") from exc
+
+
+def check_scene_rasters(root: Path, meta: dict[str, Any]) -> None:
+    """The rasters of the folder have the size scene.json gives; stack.tif one band per `bands` entry."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from cfipt_cli.mapio import gdal_errors
+
+    size = (int(meta["width"]), int(meta["height"]))
+    for name, count in (
+        (STACK_NAME, len(meta["bands"])),
+        (MASK_NAME, 1),
+        (TRAIN_LABELS_NAME, 1),
+        (TEST_LABELS_NAME, 1),
+    ):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                src = rasterio.open(root / name)
+            with src:
+                shape = (src.width, src.height, src.count)
+        except gdal_errors() as exc:
+            raise DataError(f"{root / name} is unreadable ({exc}); prepare the scene again") from exc
+        if shape != (*size, count):
+            raise DataError(
+                f"{root / name} has {shape[2]} band(s) of {shape[0]} x {shape[1]} px but {META_NAME} "
+                f"describes {count} of {size[0]} x {size[1]}; the scene folder is damaged: prepare it again"
+            )
 
 
 @dataclass
@@ -53,11 +132,14 @@ class Scene:
             unreadable="{path} is unreadable: {exc}",
             foreign="{path} is not a cfipt scene description",
         )
-        if int(meta.get("format_version", 0)) > SCENE_FORMAT_VERSION:
-            raise DataError(f"{root} was written by a newer cfipt (scene format {meta['format_version']})")
+        version = meta.get("format_version")
+        if isinstance(version, int) and version > SCENE_FORMAT_VERSION:
+            raise DataError(f"{root} was written by a newer cfipt (scene format {version})")
         for name in (STACK_NAME, MASK_NAME, TRAIN_LABELS_NAME, TEST_LABELS_NAME):
             if not (root / name).exists():
                 raise DataError(f"scene folder {root} is incomplete: {name} is missing")
+        check_scene_meta(meta, meta_path)
+        check_scene_rasters(root, meta)
         return cls(root=root, meta=meta)
 
     # Paths

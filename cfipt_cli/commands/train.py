@@ -164,7 +164,7 @@ def _train_locked(
     """`train_model` under the output policy: `--out` not over the scene, only a model replaced, locked."""
     from cfipt_cli import outputs as policy
     from cfipt_cli.errors import DataError
-    from cfipt_cli.mapio import gdal_errors
+    from cfipt_cli.mapio import gdal_errors, gdal_message
     from cfipt_cli.training import train_model
 
     output = policy.Output(out, "--out", policy.MODEL)
@@ -176,7 +176,7 @@ def _train_locked(
             return train_model(scene, out, resolved, resume=resume, overwrite=overwrite, progress=progress)
         except gdal_errors() as exc:
             raise DataError(
-                f"cannot read the scene {scene} ({' '.join(str(exc).split())}); is the scene folder intact? "
+                f"cannot read the scene {scene} ({gdal_message(exc)}); is the scene folder intact? "
                 "prepare it again"
             ) from exc
 

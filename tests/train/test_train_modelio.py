@@ -53,8 +53,10 @@ def test_backbone_fingerprint_mismatch(copy):
     meta = json.loads((copy / "model.json").read_text())
     meta["backbone"]["fingerprint"] = "0" * 64
     (copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"another backbone.*restore the original ones"):
+        load_model(copy)  # predict has no --pretrained: the message does not name it
     with pytest.raises(CheckpointError, match=r"another backbone.*--pretrained"):
-        load_model(copy)
+        load_model(copy, pretrained="none")
 
 
 def test_corrupt_weights(copy):
@@ -85,3 +87,42 @@ def test_corrupt_or_missing_description(copy, tmp_path):
 def test_unobtainable_weights_override(model_dir):
     with pytest.raises(WeightsUnavailableError, match="--pretrained"):
         load_model(model_dir, pretrained="no-such-tag")
+
+
+# ------------------------------------------------------------------- model.json checked at open
+def _edit(copy, change):
+    meta = json.loads((copy / "model.json").read_text())
+    change(meta)
+    (copy / "model.json").write_text(json.dumps(meta))
+    return copy
+
+
+def test_a_model_folder_of_an_older_format_must_be_retrained(copy):
+    _edit(copy, lambda m: m.update(format_version=1))
+    with pytest.raises(CheckpointError) as info:
+        read_model_info(copy)
+    message = str(info.value)
+    assert "made by an older cfipt" in message and "network differs" in message and "cfipt train" in message
+
+
+MODEL_EDITS = {
+    "no format_version": (lambda m: m.pop("format_version"), "older cfipt"),
+    "no normalisation.std": (lambda m: m["normalisation"].pop("std"), "'normalisation.std' is missing"),
+    "a short mean": (lambda m: m["normalisation"]["mean"].pop(), "'normalisation.mean' is wrong"),
+    "roles that disagree": (lambda m: m["band_roles"].update(hsi=3), "'band_roles' is wrong"),
+    "an even patch": (lambda m: m.update(patch_size=4), "'patch_size' is wrong"),
+    "a config of other bands": (lambda m: m["model_config"].update(hsi_bands=2), "'model_config.hsi_bands'"),
+    "one class name less": (lambda m: m["model_config"]["class_names"].pop(), "'model_config.class_names'"),
+    "no fingerprint": (lambda m: m["backbone"].pop("fingerprint"), "'backbone.fingerprint' is missing"),
+    "no classes": (lambda m: m.update(classes=[]), "'classes' is wrong"),
+    "a text layout": (lambda m: m.update(band_layout="hsi"), "'band_layout' is wrong"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_EDITS))
+def test_every_key_of_model_json_is_checked_at_open(copy, case):
+    change, phrase = MODEL_EDITS[case]
+    _edit(copy, change)
+    with pytest.raises(CheckpointError) as info:
+        read_model_info(copy)
+    assert phrase in str(info.value) and "\n" not in str(info.value)
