@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
+from typing import Any
 
 LOGGER_NAME = "cfipt"
 
@@ -17,29 +19,63 @@ def level_for(verbosity: int) -> int:
     return _LEVELS[max(-2, min(2, verbosity))]
 
 
+# cfipt_cli never calls warnings.warn (it logs); models does. A warning attributed to a cfipt_cli file
+# comes from a library that points at its caller (matplotlib's warn_external, stacklevel).
+_MODELS_CODE = os.sep + "models" + os.sep
+
+
 def _format_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
-    return f"{message}"
+    return " ".join(f"{message}".split())
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings as one log line: cfipt's own at WARNING, those of libraries (GeoPandas,
+    matplotlib, ...) at INFO, so that they show with -v only instead of leaking onto stderr."""
+    own = _MODELS_CODE in filename or category.__module__.split(".")[0] in ("models", LOGGER_NAME + "_cli")
+    logger = logging.getLogger(f"{LOGGER_NAME}.warnings" if own else f"{LOGGER_NAME}.library")
+    text = _format_warning(message, category, filename, lineno)
+    logger.log(logging.WARNING if own else logging.INFO, "%s%s", "" if own else "(library) ", text)
 
 
 def configure_logging(verbosity: int) -> None:
-    """Send cfipt's log records (and Python warnings) to stderr at the level `verbosity` asks for."""
+    """Send cfipt's log records (and Python warnings) to stderr at the level `verbosity` asks for.
+
+    Libraries' own log records (matplotlib, pyogrio, ...) go to stderr only with -vv.
+    """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("cfipt: %(levelname)s: %(message)s"))
+    handler.setFormatter(_OneLine("cfipt: %(levelname)s: %(message)s"))
     logger = logging.getLogger(LOGGER_NAME)
     logger.handlers[:] = [handler]
     logger.setLevel(level_for(verbosity))
     logger.propagate = False
     # One line per warning, without the file name and source line Python adds by default.
     warnings.formatwarning = _format_warning
-    logging.captureWarnings(True)
-    warnings_logger = logging.getLogger("py.warnings")
-    warnings_logger.handlers[:] = [handler]
-    warnings_logger.setLevel(level_for(verbosity))
-    warnings_logger.propagate = False
+    warnings.showwarning = _show_warning
     if verbosity < 0:
         warnings.simplefilter("ignore")
+    # Records of other libraries' loggers: to stderr with -vv only (else Python's last-resort handler
+    # would print their warnings bare).
+    library = logging.StreamHandler(sys.stderr)
+    library.setFormatter(_OneLine("cfipt: debug: %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [library] if verbosity >= 2 else [logging.NullHandler()]
+
+
+class _OneLine(logging.Formatter):
+    """A record's message on one line (a library's multi-line warning would break the one-line rule)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = " ".join(record.message.split("\n"))
+        return super().formatMessage(record)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 from cfipt_cli import __version__
 from cfipt_cli.app import app, main
-from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE, DataError, InputNotFoundError
+from cfipt_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, DataError, InputNotFoundError
 
 
 def run_main(argv):
@@ -79,3 +80,37 @@ def test_help_is_fast_and_imports_no_heavy_module():
     code = "import sys; from cfipt_cli.app import app; print(sorted(m for m in ('torch','rasterio','open_clip','geopandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("error", "phrase"),
+    [
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/data/out/scene"),
+            "Permission denied: /data/out/scene",
+        ),
+        (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+    ],
+)
+def test_os_errors_no_command_words_are_one_line(failing_command, capsys, error, phrase):
+    failing_command["error"] = error
+    assert run_main(["boom"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"cfipt: error: {phrase}") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_gdal_errors_are_one_line_with_their_cause(failing_command, capsys):
+    from rasterio.errors import RasterioIOError
+
+    error = RasterioIOError("Read failed. See previous exception for details.")
+    error.__cause__ = RasterioIOError("TIFFReadEncodedTile() failed")
+    failing_command["error"] = error
+    assert run_main(["boom"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Read failed" in err and "TIFFReadEncodedTile() failed" in err
+
+
+def test_ctrl_c_is_130_with_a_word(failing_command, capsys):
+    failing_command["error"] = KeyboardInterrupt()
+    assert run_main(["boom"]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "cfipt: error: interrupted; no output was written\n"
