@@ -4,9 +4,9 @@ Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) 
 raster CRS and rasterised window by window with rasterio.features.rasterize. Where features overlap, the
 later feature in the file wins. The class field holds either
 - integer ids in 1..65535, used as the pixel values: a numeric field, or text that is all integers
-  ("3"); an integer outside 1..65535 (0, -3, 70000) or a fractional number is an error naming the
-  values, never a silent switch to names (which would renumber every class), unless the class-names
-  file names those values; or
+  ("3"); an integer outside 1..65535 (0, -3, 70000) or a fractional number among ids is an error naming
+  the values, never a silent switch to names (which would renumber every class), unless the class-names
+  file names those values (a field with no value in 1..65535 at all, such as all 0, is names); or
 - names (text), numbered 1..K in sorted order, unless a class-names file gives their ids.
 Features with an empty class value or no geometry are skipped.
 
@@ -115,9 +115,10 @@ def read_class_names(path: str | Path) -> ClassTable:
 def integer_class_ids(values: Any, where: str, names: Mapping[str, int] | None = None) -> np.ndarray | None:
     """Class ids (int64) of a field of integers (numbers, or text that is all integers), None for names.
 
-    A field of integers holds class ids: one value outside 1..65535 or a fractional number is a
-    DataError naming them (turning the whole field into names would silently renumber every class),
-    unless `names` (a class-names file's name -> id) names every value, which then applies as names.
+    A field of integers holds class ids: one value outside 1..65535 or a fractional number among ids is
+    a DataError naming them (turning the whole field into names would silently renumber every class),
+    unless `names` (a class-names file's name -> id) names every value, which then applies as names. A
+    field where no value can be an id (all 0, say) is used as names, with a warning.
     """
     import pandas as pd
 
@@ -136,11 +137,14 @@ def integer_class_ids(values: Any, where: str, names: Mapping[str, int] | None =
     bad = ~whole | (numbers < 1) | (numbers > MAX_ID)
     if not bad.any():
         return numbers.astype(np.int64)
+    if bad.all():  # no value could be an id (e.g. a field of 0s): names renumber nothing
+        log.warning("%s holds no value in 1..%d; its values are used as class names", where, MAX_ID)
+        return None
     shown = ", ".join(f"{v:g}" for v in sorted(set(numbers[bad].tolist()))[:5])
     problem = "fractional numbers" if not whole.all() else f"integers outside 1..{MAX_ID}"
     raise DataError(
-        f"{where} holds {problem} ({shown}: {int(bad.sum())} features); an integer class field holds "
-        "class ids: fix or drop those features, or name every value in --class-names"
+        f"{where} holds class ids and {problem} ({shown}: {int(bad.sum())} features); an integer class "
+        "field holds class ids: fix or drop those features, or name every value in --class-names"
     )
 
 

@@ -256,43 +256,59 @@ def _dead_tmp_folder(path: Path) -> bool:
 
 
 def clean_leftovers(target: Path) -> None:
-    """Remove the temporary entries of dead runs beside `target` (call with the lock held)."""
-    parent, name = target.parent, target.name
-    stem, suffix = target.stem, target.suffix
-    tmp_dir = re.compile(rf"\.{re.escape(name)}\.tmp-(?P<pid>\d+)-\w+")
-    tmp_file = re.compile(
-        rf"\.{re.escape(stem)}\.tmp-(?P<pid>\d+)-\w+{re.escape(suffix)}(?:\.aux\.xml|\.ovr|\.msk)?"
+    """Remove the temporary entries of dead runs beside `target`, and inside it when it is a cfipt
+    folder (a model's checkpoint/ and model.json are replaced the same way); call with the lock held."""
+    name, stem, suffix = re.escape(target.name), re.escape(target.stem), re.escape(target.suffix)
+    sidecar = r"(?P<ext>\.aux\.xml|\.ovr|\.msk)?"
+    _clean_folder(
+        target.parent,
+        tmp_dir=re.compile(rf"\.{name}\.tmp-(?P<pid>\d+)-\w+"),
+        tmp_file=re.compile(rf"\.{stem}\.tmp-(?P<pid>\d+)-\w+{suffix}{sidecar}"),
+        old=re.compile(rf"\.(?P<name>{name}{sidecar})\.old-(?P<pid>\d+)"),
     )
-    old = re.compile(rf"\.{re.escape(name)}(?P<ext>\.aux\.xml|\.ovr|\.msk)?\.old-(?P<pid>\d+)")
+    if target.is_dir() and not target.is_symlink() and (SCENE.recognise(target) or MODEL.recognise(target)):
+        _clean_folder(
+            target,
+            tmp_dir=re.compile(r"\.[^/]+\.tmp-(?P<pid>\d+)-\w+"),
+            tmp_file=re.compile(r"\.[^/]+\.tmp-(?P<pid>\d+)-\w+\.\w+"),
+            old=re.compile(r"\.(?P<name>[^/]+)\.old-(?P<pid>\d+)"),
+        )
+
+
+def _clean_folder(
+    folder: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str]
+) -> None:
     try:
-        entries = list(parent.iterdir())
+        entries = list(folder.iterdir())
     except OSError:
         return
     for entry in entries:
         with contextlib.suppress(OSError):
-            _clean_one(entry, target, tmp_dir, tmp_file, old)
+            _clean_one(entry, tmp_dir, tmp_file, old)
 
 
 def _clean_one(
-    entry: Path, target: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str]
+    entry: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str]
 ) -> None:
-    if tmp_dir.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+    is_dir = entry.is_dir() and not entry.is_symlink()
+    if tmp_dir.fullmatch(entry.name) and is_dir:
         if _dead_tmp_folder(entry):
             log.info("removing %s, left by a cfipt run that was killed", entry)
             shutil.rmtree(entry)
         return
-    match = tmp_file.fullmatch(entry.name) or old.fullmatch(entry.name)
+    moved = old.fullmatch(entry.name)
+    match = moved or (tmp_file.fullmatch(entry.name) if not is_dir else None)
     if match is None or _pid_alive(int(match["pid"])):
         return
-    original = Path(str(target) + (match.groupdict().get("ext") or ""))
-    if match.re is old and not (original.exists() or original.is_symlink()):
+    original = entry.parent / moved["name"] if moved else None
+    if original is not None and not (original.exists() or original.is_symlink()):
         log.warning("restoring %s, moved aside by a cfipt run killed while replacing it", original)
         os.replace(entry, original)
-    elif entry.is_dir() and not entry.is_symlink():
-        log.info("removing %s, left by a cfipt run that was killed", entry)
+        return
+    log.info("removing %s, left by a cfipt run that was killed", entry)
+    if is_dir:
         shutil.rmtree(entry)
     else:
-        log.info("removing %s, left by a cfipt run that was killed", entry)
         entry.unlink()
 
 

@@ -219,9 +219,9 @@ class PartStore:
             with contextlib.suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
                 if json.loads(job_path.read_text(encoding="utf-8")) == job:
                     self.drop_claims()
-                    return len(list(self.root.glob("block-*.npz")))
-                    for leftover in self.root.glob(".block-*.tmp-*"):  # of a killed run
+                    for leftover in self.root.glob(".block-*.tmp-*"):  # half parts of a killed run
                         leftover.unlink()
+                    return len(list(self.root.glob("block-*.npz")))
         if self.root.exists():
             log.warning("discarding the unfinished parts of a different earlier run in %s", self.root)
             shutil.rmtree(self.root)

@@ -151,7 +151,7 @@ def command(
         resolved = resolve_config(config, explicit)
     logger = logging.getLogger("cfipt")
     progress = sys.stderr.isatty() or logger.isEnabledFor(logging.INFO)
-    summary = _train_locked(scene, out, resolved, resume, overwrite, progress)
+    summary = _train_locked(scene, out, resolved, resume, overwrite, progress, config)
     if logger.getEffectiveLevel() <= logging.WARNING:
         print(_summary_line(summary), file=sys.stderr)
     if json_out:
@@ -159,7 +159,13 @@ def command(
 
 
 def _train_locked(
-    scene: Path, out: Path, resolved: TrainConfig, resume: bool, overwrite: bool, progress: bool
+    scene: Path,
+    out: Path,
+    resolved: TrainConfig,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    config: Path | None = None,
 ) -> dict[str, Any]:
     """`train_model` under the output policy: `--out` not over the scene, only a model replaced, locked."""
     from cfipt_cli import outputs as policy
@@ -168,7 +174,8 @@ def _train_locked(
     from cfipt_cli.training import train_model
 
     output = policy.Output(out, "--out", policy.MODEL)
-    policy.refuse_outputs_over_inputs([output], [("scene folder", scene)])
+    inputs = [("scene folder", scene), *([("--config file", config)] if config is not None else [])]
+    policy.refuse_outputs_over_inputs([output], inputs)
     if overwrite and not resume:  # without --overwrite, train_model words "exists" (and --resume)
         policy.check_replaceable(output, overwrite)
     with policy.locked_outputs([out]):

@@ -264,3 +264,17 @@ def test_atomic_dir_marks_its_temporary_folder_until_the_rename(tmp_path):
         assert tmp.name.startswith(f".scene.tmp-{os.getpid()}-")
         (tmp / "scene.json").write_text("{}")
     assert sorted(p.name for p in (tmp_path / "scene").iterdir()) == ["scene.json"]
+
+
+def test_leftovers_inside_a_model_folder_are_removed_and_a_moved_checkpoint_restored(tmp_path):
+    model, dead = tmp_path / "model", _dead_pid()
+    model.mkdir()
+    (model / "model.json").write_text('{"format": "cfipt-model"}')
+    half = model / f".checkpoint.tmp-{dead}-abcd"  # kill -9 while the checkpoint was written
+    half.mkdir()
+    (half / TMP_MARKER).write_text(json.dumps({"pid": dead, "host": __import__("socket").gethostname()}))
+    (model / f".model.tmp-{dead}-x1y2.json").write_text("{")
+    (model / f".checkpoint.old-{dead}").mkdir()  # kill -9 between the two renames of a checkpoint
+    with policy.locked_outputs([model]):
+        pass
+    assert sorted(p.name for p in model.iterdir()) == ["checkpoint", "model.json"]

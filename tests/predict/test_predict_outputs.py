@@ -7,6 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from predict_helpers import PatchLinear, model_info
@@ -134,3 +135,12 @@ def test_the_backbone_error_does_not_name_an_option_predict_lacks(folders, tmp_p
     code, err = _cli(capsys, "predict", scene, "--model", moved, "--out", tmp_path / "m.tif")
     assert code == EXIT_ERROR and err.count("\n") == 1, err
     assert "--pretrained" not in err and "weights it was trained with" in err
+
+
+def test_half_written_parts_of_a_killed_run_are_removed_on_resume(tmp_path):
+    store = PartStore(tmp_path / "map.tif")
+    assert store.prepare({"job": 1}) == 0
+    store.save(0, {"ids": np.zeros((2, 2), np.uint8)})
+    (store.root / ".block-000003.tmp-99999").write_bytes(b"half a part")  # what kill -9 leaves
+    assert store.prepare({"job": 1}) == 1  # the same job: its whole parts are kept
+    assert sorted(p.name for p in store.root.iterdir()) == ["block-000000.npz", "job.json"]

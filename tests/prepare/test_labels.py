@@ -176,7 +176,9 @@ def _with_field(scene_files, tmp_path, values):
 )
 def test_an_out_of_range_integer_is_an_error_not_a_silent_renumbering(scene_files, tmp_path, values, shown):
     labels = _with_field(scene_files, tmp_path, values)
-    with pytest.raises(DataError, match=rf"label field of labels.gpkg holds .*\({shown}: \d+ features\)"):
+    with pytest.raises(
+        DataError, match=rf"label field of labels.gpkg holds class ids and .*\({shown}: \d+ features\)"
+    ):
         _prepare(scene_files, tmp_path / "s", labels, "code")
     assert not (tmp_path / "s").exists()
 
@@ -195,3 +197,10 @@ def test_a_class_names_file_may_name_integer_values(scene_files, tmp_path):
     names.write_text("5,0\n6,1\n7,2\n8,3\n")
     _, table = _prepare(scene_files, tmp_path / "s", labels, "code", class_names=names)
     assert table.ids == [5, 6, 7, 8] and table.names == ["0", "1", "2", "3"]
+
+
+def test_a_field_without_any_possible_id_is_names(scene_files, tmp_path, caplog):
+    labels = _with_field(scene_files, tmp_path, [0, -1, -2, -3])  # nothing to renumber: names
+    with caplog.at_level("WARNING", logger="cfipt"):
+        _, table = _prepare(scene_files, tmp_path / "s", labels, "code")
+    assert table.names == ["-1", "-2", "-3", "0"] and "used as class names" in caplog.text

@@ -172,3 +172,29 @@ def test_resume_keeps_saved_options(small_scene, unfinished, capsys):
 def test_unfinished_output_suggests_resume(small_scene, unfinished, capsys):
     code, _, stderr = run(["train", small_scene, "--out", unfinished, *TINY], capsys)
     assert code == 1 and "unfinished run" in stderr and "--resume" in stderr
+
+
+# ------------------------------------------------------------------------------ the output policy
+@pytest.mark.parametrize("where", ["scene", "inside", "holder"])
+def test_out_over_inside_or_around_the_scene_is_refused(small_scene, capsys, where):
+    out = {"scene": small_scene, "inside": small_scene / "model", "holder": small_scene.parent}[where]
+    before = snapshot(small_scene)
+    code, _, stderr = run(["train", small_scene, "--out", out, *TINY, "--epochs", "1", "--overwrite"], capsys)
+    assert code == 2 and "would replace the input" in stderr and stderr.count("\n") == 1
+    assert snapshot(small_scene) == before
+
+
+def test_overwrite_never_replaces_a_file_cfipt_did_not_write(small_scene, tmp_path, capsys):
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    code, _, stderr = run(["train", small_scene, "--out", out, *TINY, "--epochs", "1", "--overwrite"], capsys)
+    assert code == 1 and "not a cfipt model folder" in stderr and out.read_text() == "mine"
+
+
+def test_a_second_train_on_the_same_out_fails_at_once(small_scene, tmp_path, capsys):
+    from cfipt_cli.outputs import locked_outputs
+
+    out = tmp_path / "model"
+    with locked_outputs([out]):
+        code, _, stderr = run(["train", small_scene, "--out", out, *TINY, "--epochs", "1"], capsys)
+    assert code == 1 and "being written by another cfipt run" in stderr and not out.exists()
