@@ -22,6 +22,7 @@ def level_for(verbosity: int) -> int:
 # cfipt_cli never calls warnings.warn (it logs); models does. A warning attributed to a cfipt_cli file
 # comes from a library that points at its caller (matplotlib's warn_external, stacklevel).
 _MODELS_CODE = os.sep + "models" + os.sep
+_LIBRARY_HANDLER = "cfipt-library-records"
 
 
 def _format_warning(
@@ -64,10 +65,13 @@ def configure_logging(verbosity: int) -> None:
         warnings.simplefilter("ignore")
     # Records of other libraries' loggers: to stderr with -vv only (else Python's last-resort handler
     # would print their warnings bare).
-    library = logging.StreamHandler(sys.stderr)
-    library.setFormatter(_OneLine("cfipt: debug: %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [library] if verbosity >= 2 else [logging.NullHandler()]
+    library: logging.Handler = logging.NullHandler()
+    if verbosity >= 2:
+        library = logging.StreamHandler(sys.stderr)
+        library.setFormatter(_OneLine("cfipt: debug: %(name)s: %(message)s"))
+    library.set_name(_LIBRARY_HANDLER)
+    root = logging.getLogger()  # other handlers (a host application's, pytest's) stay
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _LIBRARY_HANDLER] + [library]
 
 
 class _OneLine(logging.Formatter):
