@@ -86,6 +86,7 @@ def write_scene(
     valid_grid = mask_grid(size, stride)
     labels = np.where((layout.random(truth.shape) < train) & valid_grid, truth, 0).astype(np.uint8)
     sums, squares = np.zeros(n_bands), np.zeros(n_bands)
+    lows, highs = np.full(n_bands, np.inf), np.full(n_bands, -np.inf)
     count = 0
     with (
         rasterio.open(
@@ -100,6 +101,9 @@ def write_scene(
             data = (data + offsets[truth[row : row + h]].transpose(2, 0, 1)).astype(np.float32)
             sums += data[:, valid].sum(axis=1)
             squares += (data[:, valid].astype(np.float64) ** 2).sum(axis=1)
+            if valid.any():
+                lows = np.minimum(lows, data[:, valid].min(axis=1))
+                highs = np.maximum(highs, data[:, valid].max(axis=1))
             count += int(valid.sum())
             data[:, ~valid] = np.nan
             window = Window(0, row, size, h)
@@ -126,6 +130,8 @@ def write_scene(
         "statistics": {
             "mean": mean.tolist(),
             "std": np.sqrt(squares / count - mean**2).tolist(),
+            "min": lows.tolist(),
+            "max": highs.tolist(),
             "count": count,
         },
     }
