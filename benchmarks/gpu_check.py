@@ -267,19 +267,27 @@ def section_accuracy(report: Report, sizes: Sizes, device: Any, deadline: float)
         seconds=round(time.perf_counter() - started, 2),
     )
     model.to(device)
-    _set_tf32(device, False)
-    strict = logits(device)
-    report.write("accuracy", compare=f"cpu fp32 vs {device} fp32 (TF32 off)", **_compare(reference, strict))
-    if device.type == "cuda":
-        _set_tf32(device, True)
+    try:
+        _set_tf32(device, False)
+        strict = logits(device)
         report.write(
-            "accuracy", compare=f"cpu fp32 vs {device} fp32 with TF32", **_compare(reference, logits(device))
+            "accuracy", compare=f"cpu fp32 vs {device} fp32 (TF32 off)", **_compare(reference, strict)
         )
-    bf16 = logits(device, amp=True)
-    report.write("accuracy", compare=f"{device} fp32 vs {device} bf16 autocast", **_compare(strict, bf16))
-    if device.type != "cpu":
-        report.write("accuracy", compare=f"cpu fp32 vs {device} bf16 autocast", **_compare(reference, bf16))
-    _set_tf32(device, True)
+        if device.type == "cuda":
+            _set_tf32(device, True)
+            report.write(
+                "accuracy",
+                compare=f"cpu fp32 vs {device} fp32 with TF32",
+                **_compare(reference, logits(device)),
+            )
+        bf16 = logits(device, amp=True)
+        report.write("accuracy", compare=f"{device} fp32 vs {device} bf16 autocast", **_compare(strict, bf16))
+        if device.type != "cpu":
+            report.write(
+                "accuracy", compare=f"cpu fp32 vs {device} bf16 autocast", **_compare(reference, bf16)
+            )
+    finally:  # the later sections measure cfipt's default (TF32 on), also after a failure here
+        _set_tf32(device, True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -370,6 +378,19 @@ def section_train_step(report: Report, sizes: Sizes, device: Any, deadline: floa
 # ------------------------------------------------------------------------------------------------
 
 
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM first (torchrun's agent then stops its workers, which run in sessions of their own and
+    would survive a kill of this group), SIGKILL after 5 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def _run(cmd: list[Any], deadline: float, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run a command in its own process group; killed with its children at `deadline`."""
     environment = {**os.environ, **(env or {})}
@@ -387,9 +408,7 @@ def _run(cmd: list[Any], deadline: float, env: dict[str, str] | None = None) -> 
     try:
         out, err = process.communicate(timeout=max(1.0, deadline - time.perf_counter()))
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _stop(process)
         raise
     if process.returncode != 0:
         raise RuntimeError(
@@ -494,6 +513,8 @@ def section_torchrun(report: Report, device: Any, work: Path, cli: dict[str, Any
         *cli["common"],
         "--device",
         device,
+        "--dist-timeout",
+        "60",  # a hung rank fails the section in a minute, not after the 6 h default
     ]
     env = {"OMP_NUM_THREADS": "1"} if device.type == "cpu" else {}
     started = time.perf_counter()

@@ -268,7 +268,12 @@ class PartStore:
 
 
 def job_identity(
-    scene: Scene, info: ModelInfo, model_id: str, outputs: PredictOutputs, settings: PredictSettings
+    scene: Scene,
+    info: ModelInfo,
+    model_id: str,
+    outputs: PredictOutputs,
+    settings: PredictSettings,
+    device_type: str = "cpu",
 ) -> dict[str, Any]:
     """What makes two runs produce the same parts: scene, model, block size, outputs asked, precision."""
     stat = scene.stack_path.stat()
@@ -284,6 +289,7 @@ def job_identity(
         "proba": outputs.proba_path is not None,
         "confidence": outputs.confidence_path is not None,
         "amp": settings.amp,
+        "device": device_type,  # CPU and CUDA parts may differ in the last bits: never mixed
     }
 
 
@@ -424,7 +430,7 @@ class BlockClassifier:
         if not self.settings.device_cut:
             return lambda start, stop: torch.from_numpy(
                 extract_patches(data.padded, data.rows[start:stop], data.cols[start:stop], p)
-            )
+            ).to(self.device)
         staged = data.staged or stage_block(data, pin=self.device.type == "cuda").staged
         assert staged is not None
         padded, rows, cols = staged.to(self.device)
@@ -576,7 +582,7 @@ def predict_scene(
     blocks = block_grid(grid.width, grid.height, settings.block_size)
     store = PartStore(outputs.map_path)
     if ranks.rank == 0:
-        resumed = store.prepare(job_identity(scene, info, model_id, outputs, settings))
+        resumed = store.prepare(job_identity(scene, info, model_id, outputs, settings, device.type))
         if resumed:
             log.info("resuming: %d of %d blocks already done", resumed, len(blocks))
     ranks.barrier()  # the work folder is ready for every rank

@@ -151,7 +151,7 @@ class CFIPT(nn.Module):
         p_vt, p_tv = self.vtpi(p_sp, p_sa)
         image_features = self.backbone.encode_image(self.iae(fused), p_vt)
         if self.config.text_precision == "float32":  # see CFIPTConfig.text_precision
-            with float32_region(hsi) as lift:
+            with float32_region(hsi, exact=False) as lift:  # TF32 allowed: a whole tower
                 text_features = self.backbone.encode_text(None if p_tv is None else lift(p_tv))
         else:
             text_features = self.backbone.encode_text(p_tv)

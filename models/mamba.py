@@ -115,6 +115,8 @@ class FusedKernels:
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as exc:  # an unusable extension fails in many ways
+            if _cuda_context_broken():  # e.g. an illegal memory access: no fallback can run now
+                raise
             self.functions.clear()
             self.problem = f"mamba-ssm's {name} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})"
             self._warn_once(self.problem)
@@ -124,6 +126,17 @@ class FusedKernels:
         if not self._warned:
             self._warned = True
             warnings.warn(f"{problem}; using the PyTorch selective scan", FusedKernelWarning, stacklevel=3)
+
+
+def _cuda_context_broken() -> bool:
+    """Whether CUDA is in a sticky error state (every later CUDA call would fail too)."""
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return False
+    try:
+        torch.cuda.synchronize()
+    except Exception:  # the error the kernel raised is still pending: the context is unusable
+        return True
+    return False
 
 
 KERNELS = FusedKernels.probe()

@@ -34,13 +34,35 @@ def autocast_active(like: Tensor) -> bool:
 
 
 @contextlib.contextmanager
-def float32_region(like: Tensor) -> Iterator[Lift]:
-    """Autocast off on `like`'s device while inside; yields `at_least_float32` (identity outside autocast)."""
-    if not autocast_active(like):
-        yield _unchanged
+def float32_region(like: Tensor, exact: bool = True) -> Iterator[Lift]:
+    """Autocast off on `like`'s device while inside; yields `at_least_float32` (identity outside autocast).
+
+    `exact`: on CUDA the float32 matrix products inside run in full IEEE float32, also where TF32 is
+    on for the rest (TF32 keeps 10 mantissa bits: steps of about 0.1 near logit 100). The islands are
+    small (one token per sample, C x C scores), so this costs little; the text tower, a large block,
+    uses `exact=False` and keeps TF32.
+    """
+    with _ieee_matmuls(like.device.type == "cuda" and exact):
+        if not autocast_active(like):
+            yield _unchanged
+            return
+        with torch.autocast(device_type=like.device.type, enabled=False):
+            yield at_least_float32
+
+
+@contextlib.contextmanager
+def _ieee_matmuls(active: bool) -> Iterator[None]:
+    """CUDA float32 matmuls in IEEE precision while inside (a process-wide setting, restored after)."""
+    matmul = torch.backends.cuda.matmul
+    if not active or not hasattr(matmul, "fp32_precision"):
+        yield
         return
-    with torch.autocast(device_type=like.device.type, enabled=False):
-        yield at_least_float32
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = before
 
 
 def at_least_float32(tensor: Tensor) -> Tensor:

@@ -339,3 +339,34 @@ def test_a_stand_in_mamba_ssm_without_a_spec_does_not_break_the_probe(monkeypatc
 def test_an_unplannable_patch_size_names_the_nearest_that_work():
     with pytest.raises(CfiptUsageError, match=r"29 x 29 .* nearest patch sizes that work: 28 and 30"):
         plan_upsampling(29, 224)
+
+
+def test_exact_islands_switch_cuda_matmuls_to_ieee_and_restore_tf32():
+    """On CUDA the islands' float32 products must not run in TF32 (a process-wide setting)."""
+    from models.precision import _ieee_matmuls
+
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    try:
+        matmul.fp32_precision = "tf32"
+        with pytest.raises(RuntimeError, match="inside"), _ieee_matmuls(True):
+            assert matmul.fp32_precision == "ieee"
+            raise RuntimeError("inside")
+        assert matmul.fp32_precision == "tf32"  # restored, also after an error
+        with _ieee_matmuls(False):
+            assert matmul.fp32_precision == "tf32"
+    finally:
+        matmul.fp32_precision = before
+
+
+def test_a_kernel_failure_that_breaks_the_cuda_context_is_raised(monkeypatch):
+    """An illegal memory access leaves CUDA unusable: no silent fallback, the error itself is raised."""
+
+    def broken(*args: object, **kwargs: object) -> torch.Tensor:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    kernels = FusedKernels({"selective_scan_fn": broken}, None, devices=("cpu",))
+    monkeypatch.setattr(mamba_module, "_cuda_context_broken", lambda: True)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        kernels.call("selective_scan_fn")
+    assert "selective_scan_fn" in kernels.functions  # nothing was dropped or warned about

@@ -267,3 +267,22 @@ def test_a_failed_write_keeps_the_blocks_for_the_rerun(setup, tmp_path, monkeypa
     summary = _run(scene, model, info, out)
     assert summary["blocks_computed"] == 0 and summary["blocks_resumed"] == summary["blocks"] == 9
     assert _read(out).shape == (1, scene.height, scene.width)
+
+
+@pytest.mark.parametrize("device_cut", [False, True])
+def test_patches_reach_the_models_device_whichever_way_they_are_cut(device_cut):
+    """'meta' stands in for CUDA: host-cut patches (numpy) must still be moved to the model's device."""
+    import types
+
+    from cfipt_cli.prediction import Block, BlockClassifier, BlockInput
+
+    classes = types.SimpleNamespace(max_id=3)
+    info = types.SimpleNamespace(patch_size=3, n_hsi=2, class_ids=[1, 2, 3], classes=classes)
+    device = torch.device("meta")
+    settings = PredictSettings(batch_size=4, block_size=4, device_cut=device_cut)
+    classifier = BlockClassifier(torch.nn.Identity(), info, device, settings, False, False)  # type: ignore[arg-type]
+    padded = np.arange(3 * 6 * 6, dtype=np.float32).reshape(3, 6, 6)
+    rows, cols = np.array([0, 1, 3]), np.array([2, 0, 3])
+    cut = classifier._patch_cutter(BlockInput(Block(0, 0, 0, 4, 4), padded, rows, cols))
+    patches = cut(0, 3)
+    assert patches.device.type == "meta" and tuple(patches.shape) == (3, 3, 3, 3)
