@@ -68,7 +68,10 @@ app.command("evaluate", no_args_is_help=True, epilog=_epilog("evaluate"))(evalua
 
 
 def _error_line(message: str) -> None:
-    print(f"cfipt: error: {message}", file=sys.stderr)
+    """The one line every failure prints; line breaks inside it (a class name, a path, a GDAL message)
+    are shown escaped, so that the promise of one line holds for any text the message quotes."""
+    flat = message.strip().replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    print(f"cfipt: error: {flat}", file=sys.stderr)
 
 
 def _command_tree() -> Any:

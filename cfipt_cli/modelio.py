@@ -220,8 +220,10 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> None:
     for key, value in (("hsi_bands", n_hsi), ("aux_bands", n_aux), ("patch_size", patch)):
         if config.integer(key, low=1) != value:
             raise config.error(key, f"{value}, as band_roles / patch_size say")
-    if len(config.items("class_names", str, low=1)) != len(classes):
-        raise config.error("class_names", f"{len(classes)} names, one per class")
+    # the logits follow model_config.class_names (they are the text prompts): the class table must
+    # name the same classes in the same order, or each id would get another class's pixels
+    if config.items("class_names", str, low=1) != classes.names:
+        raise config.error("class_names", f"the names of 'classes' in their order ({classes.names})")
     doc.mapping("train_config")
     backbone = doc.sub("backbone")
     backbone.string("fingerprint")

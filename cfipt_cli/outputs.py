@@ -16,7 +16,10 @@
    folders (`.NAME.tmp-PID-*`) that `cfipt_cli.atomic` left beside the output when a run was killed
    (recognised by their name and, for folders, the marker inside, and only when process PID is gone);
    an old output moved aside (`.NAME.old-PID`) by a run killed during its final rename is put back when
-   the output is missing.
+   the output is missing, and only when it is recognisably cfipt's: a user's file of that name is left
+   alone.
+5. **Names that fit.** An output name too long for the temporary names beside it is a usage error
+   before any work.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ INPUT_SIDECARS = {
     ".shp": (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml"),
 }
 PNG_SOFTWARE = "cfipt"  # the PNG tEXt "Software" value starts with it (`mapio.png_metadata`)
+TEMP_NAME_EXTRA = 40  # bytes the longest temporary name adds to an output's name (`check_names_fit`)
 
 
 # ------------------------------------------------------------------------------------ output kinds
@@ -174,8 +178,9 @@ def _overlaps(out: Path, other: Path) -> bool:
 
 
 def refuse_outputs_over_inputs(outputs: Sequence[Output], inputs: Sequence[tuple[str, str | Path]]) -> None:
-    """Usage error when an output is, is inside, or holds an input (or the working directory), or when
-    two outputs are the same file."""
+    """Usage error when an output is, is inside, or holds an input (or the working directory), when
+    two outputs are the same file, or when a name is too long for the temporary names beside it."""
+    check_names_fit(outputs)
     seen: dict[Path, Output] = {}
     for output in outputs:
         for path in _output_paths(output):
@@ -265,6 +270,7 @@ def clean_leftovers(target: Path) -> None:
         tmp_dir=re.compile(rf"\.{name}\.tmp-(?P<pid>\d+)-\w+"),
         tmp_file=re.compile(rf"\.{stem}\.tmp-(?P<pid>\d+)-\w+{suffix}{sidecar}"),
         old=re.compile(rf"\.(?P<name>{name}{sidecar})\.old-(?P<pid>\d+)"),
+        trusted=False,
     )
     if target.is_dir() and not target.is_symlink() and (SCENE.recognise(target) or MODEL.recognise(target)):
         _clean_folder(
@@ -272,24 +278,26 @@ def clean_leftovers(target: Path) -> None:
             tmp_dir=re.compile(r"\.[^/]+\.tmp-(?P<pid>\d+)-\w+"),
             tmp_file=re.compile(r"\.[^/]+\.tmp-(?P<pid>\d+)-\w+\.\w+"),
             old=re.compile(r"\.(?P<name>[^/]+)\.old-(?P<pid>\d+)"),
+            trusted=True,
         )
 
 
 def _clean_folder(
-    folder: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str]
+    folder: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str], trusted: bool
 ) -> None:
     try:
-        entries = list(folder.iterdir())
+        entries = sorted(folder.iterdir(), key=lambda e: len(e.name))  # a GeoTIFF before its sidecars
     except OSError:
         return
     for entry in entries:
         with contextlib.suppress(OSError):
-            _clean_one(entry, tmp_dir, tmp_file, old)
+            _clean_one(entry, tmp_dir, tmp_file, old, trusted)
 
 
 def _clean_one(
-    entry: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str]
+    entry: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str], trusted: bool
 ) -> None:
+    """Remove or put back one leftover; `trusted`: inside a cfipt folder, where every entry is cfipt's."""
     is_dir = entry.is_dir() and not entry.is_symlink()
     if tmp_dir.fullmatch(entry.name) and is_dir:
         if _dead_tmp_folder(entry):
@@ -300,6 +308,8 @@ def _clean_one(
     match = moved or (tmp_file.fullmatch(entry.name) if not is_dir else None)
     if match is None or _pid_alive(int(match["pid"])):
         return
+    if moved and not trusted and not _cfipt_wrote(entry, moved["name"], moved.groupdict().get("ext")):
+        return  # named like a moved-aside output but not one: a user's file, never moved or deleted
     original = entry.parent / moved["name"] if moved else None
     if original is not None and not (original.exists() or original.is_symlink()):
         log.warning("restoring %s, moved aside by a cfipt run killed while replacing it", original)
@@ -310,6 +320,37 @@ def _clean_one(
         shutil.rmtree(entry)
     else:
         entry.unlink()
+
+
+def _cfipt_wrote(entry: Path, name: str, sidecar: str | None) -> bool:
+    """Whether a moved-aside `.NAME[.sidecar].old-PID` entry is an output of cfipt (any kind); a sidecar
+    (`.aux.xml`, ...) counts when its GeoTIFF, moved aside or already put back, does."""
+    kinds = (SCENE, MODEL, GEOTIFF, PNG, REPORT_JSON, REPORT_CSV, REPORT_MD)
+    if not sidecar:
+        return entry.exists() and not entry.is_symlink() and any(kind.recognise(entry) for kind in kinds)
+    main_name = name[: -len(sidecar)]
+    main_old = entry.with_name(entry.name.replace(sidecar + ".old-", ".old-", 1))
+    return any(p.is_file() and GEOTIFF.recognise(p) for p in (main_old, entry.parent / main_name))
+
+
+def check_names_fit(outputs: Sequence[Output]) -> None:
+    """Usage error when an output's name leaves no room for the temporary names cfipt puts beside it
+    (`.NAME.tmp-PID-XXXXXXXX.ext.aux.xml`, `.NAME.parts`, `.NAME.lock`: up to 40 bytes more), which
+    would otherwise fail only when the first of them is written, after the work."""
+    for output in outputs:
+        path = resolved(output.path)
+        folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("/"))
+        try:
+            limit = os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            limit = 255
+        size = len(os.fsencode(path.name))
+        if size + TEMP_NAME_EXTRA > limit:
+            raise CfiptUsageError(
+                f"{output.flag} {output.path}: the file name is {size} bytes and cfipt needs "
+                f"{TEMP_NAME_EXTRA} more for its temporary names beside it (the file system allows "
+                f"{limit}); choose a shorter name"
+            )
 
 
 def _not_writable(folder: Path, exc: OSError) -> OutputNotWritableError:

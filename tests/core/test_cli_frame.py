@@ -114,3 +114,16 @@ def test_ctrl_c_is_130_with_a_word(failing_command, capsys):
     failing_command["error"] = KeyboardInterrupt()
     assert run_main(["boom"]) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "cfipt: error: interrupted; no output was written\n"
+
+
+def test_an_error_quoting_text_with_line_breaks_stays_one_line(capsys):
+    """A class name or GDAL message with line breaks must not break the one-line promise."""
+    from cfipt_cli.app import _error_line
+
+    _error_line('no class name of the map ("Grass\nland", "Water\r\nbody", "Road\rway") in the reference\n')
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\r" not in err
+    assert (
+        err
+        == 'cfipt: error: no class name of the map ("Grass\\nland", "Water\\nbody", "Road\\rway") in the reference\n'
+    )

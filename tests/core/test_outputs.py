@@ -247,15 +247,55 @@ def test_only_dead_runs_leftovers_are_removed(tmp_path):
     )
 
 
+def _cfipt_map(path: Path, value: int, sidecar: bool = True) -> Path:
+    """A tiny GeoTIFF tagged as cfipt's, with a .aux.xml sidecar."""
+    from rasterio.transform import from_origin
+
+    from cfipt_cli.mapio import PRODUCT_TAG
+
+    profile = {"driver": "GTiff", "width": 2, "height": 2, "count": 1, "dtype": "uint8", "crs": "EPSG:32632"}
+    with rasterio.open(path, "w", transform=from_origin(0, 2, 1, 1), **profile) as dst:
+        dst.write(np.full((1, 2, 2), value, dtype=np.uint8))
+        dst.update_tags(**{PRODUCT_TAG: "class map"})
+    if sidecar:
+        Path(str(path) + ".aux.xml").write_text(f"<PAMDataset>{value}</PAMDataset>")
+    return path
+
+
 def test_an_output_moved_aside_by_a_killed_run_is_restored(tmp_path):
     target, dead = tmp_path / "map.tif", _dead_pid()
-    (tmp_path / f".map.tif.old-{dead}").write_bytes(b"the previous map")
+    _cfipt_map(tmp_path / "made.tif", 7).rename(tmp_path / f".map.tif.old-{dead}")
+    (tmp_path / "made.tif.aux.xml").rename(tmp_path / f".map.tif.aux.xml.old-{dead}")
     with policy.locked_outputs([target]):
-        assert target.read_bytes() == b"the previous map"
-    (tmp_path / f".map.tif.old-{dead}").write_bytes(b"older still")  # the new map is in place: drop it
+        with rasterio.open(target) as src:
+            assert (src.read(1) == 7).all()
+        assert "7" in Path(str(target) + ".aux.xml").read_text()  # the sidecar comes back with it
+    _cfipt_map(tmp_path / f".map.tif.old-{dead}", 8, sidecar=False)  # the new map is in place: drop it
     with policy.locked_outputs([target]):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif", "map.tif.aux.xml"]
+
+
+def test_a_users_file_named_like_a_moved_aside_output_is_left_alone(tmp_path):
+    """Only what cfipt wrote is put back or removed: a text file called .s3.tif.old-PID stays as it is."""
+    dead = _dead_pid()
+    mine = tmp_path / f".s3.tif.old-{dead}"
+    mine.write_text("mine")
+    with policy.locked_outputs([tmp_path / "s3.tif"]):
+        pass
+    assert mine.read_text() == "mine" and not (tmp_path / "s3.tif").exists()
+    (tmp_path / "s3.tif").write_text("also mine")  # present output: the lookalike is not deleted either
+    with policy.locked_outputs([tmp_path / "s3.tif"]):
+        pass
+    assert mine.read_text() == "mine"
+
+
+def test_an_output_name_too_long_for_the_temporary_names_is_refused_before_any_work(tmp_path):
+    output = policy.Output(tmp_path / ("q" * 236 + ".tif"), "--out", policy.GEOTIFF)
+    with pytest.raises(CfiptUsageError, match="240 bytes and cfipt needs 40 more"):
+        policy.check_outputs([output], [], overwrite=False)
+    fine = policy.Output(tmp_path / ("q" * 200 + ".tif"), "--out", policy.GEOTIFF)
+    policy.check_outputs([fine], [], overwrite=False)
 
 
 def test_atomic_dir_marks_its_temporary_folder_until_the_rename(tmp_path):

@@ -105,6 +105,10 @@ def test_a_model_folder_of_an_older_format_must_be_retrained(copy):
     assert "made by an older cfipt" in message and "network differs" in message and "cfipt train" in message
 
 
+def _swap_names(classes):
+    classes[0]["name"], classes[1]["name"] = classes[1]["name"], classes[0]["name"]
+
+
 MODEL_EDITS = {
     "no format_version": (lambda m: m.pop("format_version"), "older cfipt"),
     "no normalisation.std": (lambda m: m["normalisation"].pop("std"), "'normalisation.std' is missing"),
@@ -114,6 +118,10 @@ MODEL_EDITS = {
     "a config of other bands": (lambda m: m["model_config"].update(hsi_bands=2), "'model_config.hsi_bands'"),
     "one class name less": (lambda m: m["model_config"]["class_names"].pop(), "'model_config.class_names'"),
     "no fingerprint": (lambda m: m["backbone"].pop("fingerprint"), "'backbone.fingerprint' is missing"),
+    # the logits follow model_config.class_names: a class table that names or orders them otherwise
+    # would give each id another class's pixels (a silent wrong map)
+    "two class names swapped": (lambda m: _swap_names(m["classes"]), "'model_config.class_names'"),
+    "an id that reorders the table": (lambda m: m["classes"][0].update(id=300), "'model_config.class_names'"),
     "no classes": (lambda m: m.update(classes=[]), "'classes' is wrong"),
     "a text layout": (lambda m: m.update(band_layout="hsi"), "'band_layout' is wrong"),
 }
