@@ -16,6 +16,8 @@ from typing import Any
 
 from cfipt_cli.errors import DataError
 
+MAX_CLASS_ID = 65535  # class ids are 1..65535 (uint16 rasters, 0 = unlabelled)
+
 Colour = tuple[int, int, int]
 
 
@@ -62,8 +64,8 @@ class ClassTable:
         self.classes: list[ClassInfo] = sorted(classes, key=lambda c: c.id)
         ids = [c.id for c in self.classes]
         names = [c.name for c in self.classes]
-        if any(i <= 0 or i > 65535 for i in ids):
-            raise DataError("class ids must be in 1..65535 (0 means unlabelled)")
+        if any(i <= 0 or i > MAX_CLASS_ID for i in ids):
+            raise DataError(f"class ids must be in 1..{MAX_CLASS_ID} (0 means unlabelled)")
         if len(set(ids)) != len(ids):
             raise DataError(f"duplicate class ids in {ids}")
         if len(set(names)) != len(names):

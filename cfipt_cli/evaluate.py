@@ -25,17 +25,16 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from cfipt_cli import __version__
-from cfipt_cli.atomic import read_json_document
 from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.log import get_logger
 from cfipt_cli.matfiles import MatArray, is_mat, open_mat, variable_names
 from cfipt_cli.metrics import AccuracyMetrics, accuracy_metrics, mean_std
+from cfipt_cli.report_schema import REPORT_FORMAT, read_reports
 from cfipt_cli.scene import Scene
 
 LOG = get_logger(__name__)
 
-REPORT_FORMAT = "cfipt-evaluation"
 SUMMARY_FORMAT = "cfipt-evaluation-summary"
 FORMAT_VERSION = 1
 MAX_CLASS_ID = 65535
@@ -402,7 +401,7 @@ def _vector_ids(
     """Field values -> class ids, plus the reference class table when the field holds names."""
     from cfipt_cli.labels import integer_class_ids
 
-    numbers = integer_class_ids(values, f"the class field of {path}")
+    numbers = integer_class_ids(values, f"the class field of {path}", names_option=None)
     if numbers is not None:
         return numbers, None
     text = values.astype(str).str.strip()
@@ -718,24 +717,6 @@ def evaluate_map(
 # ---------------------------------------------------------------------------------------------------
 
 
-def read_report(path: str | Path) -> dict[str, Any]:
-    """A JSON report written by `cfipt evaluate` (--out or --json).
-
-    Raises:
-        InputNotFoundError, DataError: missing, unreadable or foreign file.
-    """
-    source = Path(path)
-    if not source.exists():
-        raise InputNotFoundError(f"report {source} does not exist")
-    return read_json_document(
-        source,
-        REPORT_FORMAT,
-        DataError,
-        unreadable="{path} is not a JSON report of 'cfipt evaluate': {exc}",
-        foreign="{path} is not a JSON report of 'cfipt evaluate' (write one with --out or --json)",
-    )
-
-
 def _stat(values: Sequence[float | None]) -> dict[str, Any]:
     mean, std, n = mean_std([v for v in values if v is not None], ddof=SUMMARY_DDOF)
     return {"mean": _finite(mean), "std": _finite(std), "n": n}
@@ -771,12 +752,13 @@ def summarise_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
 
     Raises:
         CfiptUsageError: no report given.
-        InputNotFoundError, DataError: a report is missing or not a cfipt evaluation report, or the
-            reports' class tables differ.
+        CfiptUsageError: also when one report file is given twice (`report_schema.read_reports`).
+        InputNotFoundError, DataError: a report is missing, not a cfipt evaluation report or has a bad
+            key (`report_schema.check_report`), or the reports' class tables differ.
     """
     if not paths:
         raise CfiptUsageError("--summary needs at least one JSON report")
-    reports = [read_report(p) for p in paths]
+    reports = read_reports(paths)  # checked key by key, each file once
     check_class_tables(paths, reports)
     per_class: dict[str, dict[str, Any]] = {}
     for report in reports:

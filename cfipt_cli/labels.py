@@ -4,10 +4,11 @@ Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) 
 raster CRS and rasterised window by window with rasterio.features.rasterize. Where features overlap, the
 later feature in the file wins. The class field holds either
 - integer ids in 1..65535, used as the pixel values: a numeric field, or text that is all integers
-  ("3"); an integer outside 1..65535 (0, -3, 70000) or a fractional number among ids is an error naming
-  the values, never a silent switch to names (which would renumber every class), unless the class-names
-  file names those values (a field with no value in 1..65535 at all, such as all 0, is names); or
-- names (text), numbered 1..K in sorted order, unless a class-names file gives their ids.
+  ("3", "+3", "03"); a field holding ids and values that are not ids (0, -3, 70000, 2.5, "1.5", "1e0",
+  True, "Grass") is an error naming those values, never a silent switch to names (which would renumber
+  every class), unless the class-names file names every value (`integer_class_ids`); or
+- names (text), numbered 1..K in sorted order, unless a class-names file gives their ids; a field with
+  no possible id at all ("Grass", "Parking lot 1", or all 0 with a warning) is names.
 Features with an empty class value or no geometry are skipped.
 
 A label raster (GeoTIFF, .mat, ...) holds class ids with 0 = unlabelled; it is put on the HSI grid with
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
-from cfipt_cli.classes import ClassInfo, ClassTable, default_colour, parse_colour
+from cfipt_cli.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour, parse_colour
 from cfipt_cli.coreg import AlignedSource, align
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.log import get_logger
@@ -37,7 +39,7 @@ from cfipt_cli.rasters import Grid, open_raster
 log = get_logger(__name__)
 
 VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".sqlite", ".gdb", ".zip"}
-MAX_ID = 65535
+MAX_ID = MAX_CLASS_ID
 
 
 def is_vector(path: str | Path) -> bool:
@@ -112,39 +114,51 @@ def read_class_names(path: str | Path) -> ClassTable:
 
 
 # ---------------------------------------------------------------------------------------- vector labels
-def integer_class_ids(values: Any, where: str, names: Mapping[str, int] | None = None) -> np.ndarray | None:
-    """Class ids (int64) of a field of integers (numbers, or text that is all integers), None for names.
+def integer_class_ids(
+    values: Any,
+    where: str,
+    names: Mapping[str, int] | None = None,
+    names_option: str | None = "--class-names",
+) -> np.ndarray | None:
+    """Class ids (int64) of a field of integer ids (numbers, or text of integers), None for names.
 
-    A field of integers holds class ids: one value outside 1..65535 or a fractional number among ids is
-    a DataError naming them (turning the whole field into names would silently renumber every class),
-    unless `names` (a class-names file's name -> id) names every value, which then applies as names. A
-    field where no value can be an id (all 0, say) is used as names, with a warning.
+    Each value is a class id (an integer in 1..65535, as a number or as text such as "7", "+7", "07")
+    or not. A field holding both, ids and values that are not ids (1.5, "1.5", "1e0", 0, 70000, True,
+    "Grass"), is a DataError naming the values that are not ids: using the whole field as names would
+    silently renumber every class. Unless `names` (a class-names file's name -> id) names every value,
+    which then applies as names (`names_option` is the option to name in the message, None for none).
+    A field without any id is names ("Grass", "Parking lot 1"); when its
+    values are all integers (all 0, say) a warning says they are used as names. A boolean field is names.
     """
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(values):
         return None
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=np.float64)
-    else:
-        text = values.astype(str).str.strip()
-        if not text.str.fullmatch(r"[+-]?\d+").all():
-            return None
-        numbers = text.astype(np.float64).to_numpy()
     if names and all(_name_of(v) in names for v in values.tolist()):
         return None
-    whole = np.mod(numbers, 1.0) == 0
-    bad = ~whole | (numbers < 1) | (numbers > MAX_ID)
-    if not bad.any():
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64)
+        integer = np.isfinite(numbers) & (np.mod(numbers, 1.0) == 0)
+    else:  # text, or mixed objects (a bool among strings reads "True")
+        text = values.astype(str).str.strip()
+        integer = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+        numbers = np.where(integer, pd.to_numeric(text.where(integer, "0")).to_numpy(), np.nan)
+    ids = integer & (numbers >= 1) & (numbers <= MAX_ID)
+    if ids.all():
         return numbers.astype(np.int64)
-    if bad.all():  # no value could be an id (e.g. a field of 0s): names renumber nothing
-        log.warning("%s holds no value in 1..%d; its values are used as class names", where, MAX_ID)
+    if not ids.any():  # no value could be an id: names renumber nothing
+        if integer.all():
+            log.warning("%s holds no value in 1..%d; its values are used as class names", where, MAX_ID)
         return None
-    shown = ", ".join(f"{v:g}" for v in sorted(set(numbers[bad].tolist()))[:5])
-    problem = "fractional numbers" if not whole.all() else f"integers outside 1..{MAX_ID}"
+    counts = Counter(_name_of(v) for v in values[~ids].tolist())
+    shown = ", ".join(
+        f"{name!r} ({n} feature{'s' if n > 1 else ''})" for name, n in sorted(counts.items())[:5]
+    )
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
     raise DataError(
-        f"{where} holds class ids and {problem} ({shown}: {int(bad.sum())} features); an integer class "
-        "field holds class ids: fix or drop those features, or name every value in --class-names"
+        f"{where} holds class ids and values that are not ids: {shown}{more}; "
+        f"use ids only (integers in 1..{MAX_ID}), names only"
+        + (f", or {names_option}" if names_option else "")
     )
 
 

@@ -69,9 +69,7 @@ def check_scene_meta(meta: dict[str, Any], path: Path) -> None:
         statistics.numbers(key, length=n)
     if any(v < 0 for v in statistics.data["std"]):
         raise statistics.error("std", "non-negative numbers")
-    classes = meta.get("classes", [])
-    if not isinstance(classes, list):
-        raise doc.error("classes", "a list of {id, name, colour}")
+    classes = doc.class_table("classes", required=False)  # ids and names, names strings
     try:
         ClassTable.from_json(classes)
     except (CfiptError, KeyError, TypeError, ValueError, AttributeError) as exc:

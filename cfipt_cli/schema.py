@@ -80,6 +80,36 @@ class Document:
             raise self.error(key, "an object")
         return value
 
+    def class_table(self, key: str, required: bool = True) -> list[dict[str, Any]]:
+        """The class table under `key`: a list of objects whose `id` is an integer in 1..65535 and whose
+        `name` is a non-empty string (a number such as 5 is not a name), neither repeated (`ClassTable`).
+        An absent key is an empty table unless `required`."""
+        from cfipt_cli.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour
+
+        expected = "a list of classes {id, name, ...}"
+        if key not in self.data and not required:
+            return []
+        entries = self._get(key, expected)
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise self.error(key, expected)
+        for i, entry in enumerate(entries):
+            class_id, name = entry.get("id"), entry.get("name")
+            if (
+                isinstance(class_id, bool)
+                or not isinstance(class_id, int)
+                or not 1 <= class_id <= MAX_CLASS_ID
+            ):
+                raise self.error(
+                    f"{key}[{i}].id", f"an integer in 1..{MAX_CLASS_ID}, not {class_id!r}", "id" not in entry
+                )
+            if not isinstance(name, str) or not name.strip():
+                raise self.error(f"{key}[{i}].name", f"a non-empty string, not {name!r}", "name" not in entry)
+        try:
+            ClassTable(ClassInfo(e["id"], e["name"], default_colour(e["id"])) for e in entries)
+        except (CfiptError, ValueError) as exc:
+            raise self.error(key, f"a valid class table ({exc})") from exc
+        return entries
+
     def sub(self, key: str) -> Document:
         """The object under `key` as a Document (same file, error class and advice)."""
         return Document(self.mapping(key), self.path, self.fix, f"{self.prefix}{key}.", self.error_class)

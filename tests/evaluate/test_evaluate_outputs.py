@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -167,3 +168,87 @@ def test_an_integer_reference_field_out_of_range_is_an_error(tmp_path, values):
 
     with pytest.raises(DataError, match=r"class field of .* holds"):
         _vector_ids(pd.Series(values), None, tmp_path / "truth.gpkg")
+
+
+# ------------------------------------------------------------------------- --summary reads reports safely
+def _good_report(path, **changes):
+    """A report as cfipt writes it (two classes), with `changes` applied (... deletes a key)."""
+    classes = [
+        {**_class(0.8, 0.6, 0.7, name="Water"), "id": 1, "reference_pixels": 10, "predicted_pixels": 8},
+        {**_class(0.5, 0.5, 0.5, name="Trees"), "id": 2, "reference_pixels": 4, "predicted_pixels": 4},
+    ]
+    report = {"format": "cfipt-evaluation", "format_version": 1, "classes": classes}
+    report.update(overall_accuracy=0.9, average_accuracy=0.8, kappa=0.7, pixels={"evaluated": 14})
+    for key, value in changes.items():
+        target, _, leaf = key.rpartition(".")
+        holder = report
+        for part in target.split(".") if target else []:
+            holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+        if value is ...:
+            del holder[leaf]
+        else:
+            holder[leaf] = value
+    path.write_text(json.dumps(report, allow_nan=True))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"classes": ...}, "'classes' is missing"),
+        ({"classes": "Water"}, "'classes' is wrong"),
+        ({"overall_accuracy": 1.7}, "'overall_accuracy' is wrong"),
+        ({"overall_accuracy": "0.9"}, "'overall_accuracy' is wrong"),
+        ({"overall_accuracy": float("nan")}, "'overall_accuracy' is wrong"),
+        ({"average_accuracy": -0.1}, "'average_accuracy' is wrong"),
+        ({"kappa": -1.5}, "'kappa' is wrong"),
+        ({"kappa": True}, "'kappa' is wrong"),
+        ({"average_accuracy": ...}, "'average_accuracy' is missing"),
+        ({"classes.0.producer_accuracy": 2.0}, "'classes[0].producer_accuracy' is wrong"),
+        ({"classes.1.f1": float("inf")}, "'classes[1].f1' is wrong"),
+        ({"classes.0.id": 0}, "'classes[0].id' is wrong"),
+        ({"classes.0.id": "1"}, "'classes[0].id' is wrong"),
+        ({"classes.1.name": 5}, "'classes[1].name' is wrong"),
+        ({"classes.1.name": ...}, "'classes[1].name' is missing"),
+        ({"classes.1.id": 1}, "'classes' is wrong (expected a valid class table"),  # one id twice
+        ({"classes.0.reference_pixels": -3}, "'classes[0].reference_pixels' is wrong"),
+        ({"classes.0.predicted_pixels": 2.5}, "'classes[0].predicted_pixels' is wrong"),
+        ({"classes.0.in_reference": "yes"}, "'classes[0].in_reference' is wrong"),
+        ({"pixels.evaluated": -1}, "'pixels.evaluated' is wrong"),
+    ],
+)
+def test_summary_checks_every_key_it_reads_one_line_naming_file_and_key(run_cli, tmp_path, changes, key):
+    good = _good_report(tmp_path / "good.json")
+    bad = _good_report(tmp_path / "bad.json", **changes)
+    code, out, err = run_cli("evaluate", "--summary", good, bad, "--out", tmp_path / "s")
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"cfipt: error: {bad}: {key}") and "write it again" in err
+    assert not list(tmp_path.glob("s.*"))
+
+
+def test_summary_reads_a_report_as_cfipt_writes_it(tmp_path):
+    from cfipt_cli.report_schema import read_report
+
+    report = read_report(_good_report(tmp_path / "r.json", kappa=None, **{"classes.1.user_accuracy": None}))
+    assert report["kappa"] is None  # undefined figures are null, and allowed
+
+
+def test_summary_refuses_one_file_given_twice_even_through_a_link(run_cli, tmp_path):
+    a = _good_report(tmp_path / "a.json")
+    (tmp_path / "link.json").symlink_to(a)
+    os.link(a, tmp_path / "hard.json")
+    for second, said in ((a, "is given twice"), (tmp_path / "link.json", f"is the same file as {a}")):
+        code, out, err = run_cli("evaluate", "--summary", a, second, "--out", tmp_path / "s")
+        assert (code, out) == (2, "") and err.count("\n") == 1 and said in err, err
+    code, _, err = run_cli("evaluate", "--summary", a, tmp_path / "hard.json")
+    assert code == 2 and "is the same file as" in err
+    assert not list(tmp_path.glob("s.*"))
+
+
+def test_summary_warns_about_two_reports_with_the_same_content(run_cli, tmp_path):
+    a = _good_report(tmp_path / "a.json")
+    (tmp_path / "copy.json").write_bytes(a.read_bytes())
+    b = _good_report(tmp_path / "b.json", overall_accuracy=0.8)
+    code, out, err = run_cli("evaluate", "--summary", a, b, tmp_path / "copy.json", "--json")
+    assert code == 0 and json.loads(out)["n_runs"] == 3
+    assert err.count("\n") == 1 and f"reports {a} and {tmp_path / 'copy.json'} are identical" in err

@@ -6,13 +6,14 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from shapely.geometry import box
 
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import DataError
-from cfipt_cli.labels import read_class_names
+from cfipt_cli.labels import integer_class_ids, read_class_names
 from cfipt_cli.prepare import prepare_scene
 from cfipt_cli.scene import Scene
 
@@ -172,15 +173,56 @@ def _with_field(scene_files, tmp_path, values):
         ([0, 1, 2, 3], "0"),
         ([1.0, 2.0, 3.0, 2.5], "2.5"),
         (["1", "2", "3", "-3"], "-3"),  # integers written as text are integers too
+        (["1", "2", "3", "1.5"], "1.5"),  # text ids and a text that is no integer: not names
+        (["1", "2", "3", "1e0"], "1e0"),
+        (["1", "2", "3", "True"], "True"),
     ],
 )
-def test_an_out_of_range_integer_is_an_error_not_a_silent_renumbering(scene_files, tmp_path, values, shown):
+def test_ids_mixed_with_values_that_are_not_ids_are_an_error_not_a_renumbering(
+    scene_files, tmp_path, values, shown
+):
     labels = _with_field(scene_files, tmp_path, values)
     with pytest.raises(
-        DataError, match=rf"label field of labels.gpkg holds class ids and .*\({shown}: \d+ features\)"
+        DataError,
+        match=rf"label field of labels.gpkg holds class ids and values that are not ids: '{shown}' "
+        r"\(\d+ features?\); use ids only .*, names only, or --class-names",
     ):
         _prepare(scene_files, tmp_path / "s", labels, "code")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["1", "2", "3"], [1, 2, 3]),
+        ([" 1 ", "+2", "03"], [1, 2, 3]),
+        ([1.0, 2.0, 3.0], [1, 2, 3]),
+        (["Grass", "Parking lot 1", "Water"], None),  # names, even with a digit inside
+        ([True, False, True], None),  # a boolean field is names
+        ([0, 0, -1], None),  # no possible id: names (with a warning)
+        (["0", "-1", "x"], None),
+    ],
+)
+def test_integer_class_ids_of_fields_of_ids_or_names(values, expected):
+    got = integer_class_ids(pd.Series(values), "the field")
+    assert (got is None and expected is None) or list(got) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["1", "2", True], r"'True' \(1 feature\)"),  # a bool among text ids (an object field)
+        ([1, 2, 2.5, 2.5], r"'2.5' \(2 features\)"),
+        (["1", "Grass", "Grass", "0"], r"'0' \(1 feature\), 'Grass' \(2 features\)"),
+    ],
+)
+def test_integer_class_ids_names_every_value_that_is_not_an_id(values, message):
+    with pytest.raises(
+        DataError, match=rf"the field holds class ids and values that are not ids: {message}; "
+    ):
+        integer_class_ids(
+            pd.Series(values, dtype=object if isinstance(values[0], str) else None), "the field"
+        )
 
 
 def test_integers_written_as_text_keep_their_ids(scene_files, tmp_path):

@@ -56,8 +56,20 @@ EDITS = {
     "negative std": (lambda m: m["statistics"]["std"].__setitem__(0, -1.0), "'statistics.std'"),
     "band roles that disagree": (lambda m: _aux_role(m, 3), "'band_roles.aux' is wrong"),
     "bands out of order": (lambda m: m["bands"].reverse(), "'bands"),
-    "a bad class table": (lambda m: m.update(classes=[{"id": 0, "name": "x"}]), "'classes' is wrong"),
+    "a bad class id": (lambda m: m.update(classes=[{"id": 0, "name": "x"}]), "'classes[0].id' is wrong"),
+    "a bad class table": (
+        lambda m: m.update(classes=[{"id": 1, "name": "x"}, {"id": 1, "name": "y"}]),
+        "'classes' is wrong (expected a valid class table (duplicate class ids",
+    ),
     "a transform of 5": (lambda m: m["transform"].pop(), "'transform' is wrong"),
+    "a class name that is a number": (
+        lambda m: m["classes"][1].update(name=5),
+        "'classes[1].name' is wrong (expected a non-empty string, not 5)",
+    ),
+    "a class without a name": (lambda m: m["classes"][0].pop("name"), "'classes[0].name' is missing"),
+    "a class id that is text": (lambda m: m["classes"][0].update(id="1"), "'classes[0].id' is wrong"),
+    "a class id that is true": (lambda m: m["classes"][0].update(id=True), "'classes[0].id' is wrong"),
+    "classes that are no list": (lambda m: m.update(classes={"1": "x"}), "'classes' is wrong"),
 }
 
 
