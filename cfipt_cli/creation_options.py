@@ -9,10 +9,13 @@ steps, both driven by GDAL itself rather than a hand-written list:
    (case-insensitive) and value: an enumerated value (`string-select`, case-insensitive), an integer, a
    number or a boolean where the list says so. It returns the options with canonical spellings (upper-case
    names, enumerated values as GDAL lists them, booleans as YES/NO).
-2. `probe_creation_options` creates a small in-memory GeoTIFF with the whole profile (dtype, band count,
-   the user's options over the defaults) and turns GDAL's errors and its warnings about the options
-   (e.g. `BLOCKXSIZE=100`, `PREDICTOR=3` on integers, `PHOTOMETRIC=RGB` on one band) into the usage
-   error. The warnings are captured, so no raw `rasterio._env` log line reaches stderr.
+2. `probe_creation_options` writes a small in-memory GeoTIFF with the whole profile (dtype, band count,
+   the user's options over the defaults), pixels like the output's included, and turns GDAL's errors
+   and its warnings about the options (e.g. `BLOCKXSIZE=100`, `PREDICTOR=3` on integers,
+   `PHOTOMETRIC=RGB` on one band, and what only encoding refuses: JPEG on float32, LERC with a negative
+   `MAX_Z_ERROR`) into the usage error. Each output is probed with exactly the options it is written
+   with (a class map's lossless subset, see below). The warnings are captured, so no raw
+   `rasterio._env` log line reaches stderr.
 
 When the option list cannot be read (rasterio built in a way `ctypes` cannot reach), step 2 alone still
 catches what GDAL complains about.
@@ -251,8 +254,10 @@ def captured_gdal_warnings() -> Iterator[list[str]]:
 
 
 def _clean(message: str, dataset_name: str) -> str:
-    """GDAL's message without rasterio's `CPLE_xxx in ` prefix and the probe's temporary file name."""
+    """GDAL's message without rasterio's `CPLE_xxx in ` prefix, its "See previous exception" and the
+    probe's temporary file name."""
     text = re.sub(r"^CPLE_\w+ in ", "", str(message).strip())
+    text = re.sub(r"(\w+ failed\. )?See previous exception for details\.?(: )?", "", text).strip() or text
     for name in (dataset_name, Path(dataset_name).name):
         if name:
             text = text.replace(f"{name}: ", "").replace(name, "the file")
@@ -267,14 +272,36 @@ def _blamed(message: str, user: Mapping[str, str]) -> list[str]:
     return list(user) if "creation option" in message.lower() else []
 
 
+def _sample(profile: Mapping[str, Any], max_value: float | None) -> Any:
+    """Pixels like those the output will hold: integers 0..max_value (the dtype's range when None),
+    floats in [0, 1] with NaN nodata among them."""
+    import numpy as np
+
+    count, height, width = int(profile.get("count", 1)), int(profile["height"]), int(profile["width"])
+    dtype = np.dtype(str(profile.get("dtype", "uint8")))
+    ramp = np.arange(count * height * width, dtype=np.float64).reshape(count, height, width)
+    if dtype.kind == "f":
+        values = ramp / max(1, ramp.size - 1)
+        values.reshape(-1)[::7] = np.nan
+        return values.astype(dtype)
+    top = float(max_value) if max_value is not None else float(np.iinfo(dtype).max)
+    return np.mod(ramp, top + 1).astype(dtype)
+
+
 def probe_creation_options(
-    profile: Mapping[str, Any], user_options: Mapping[str, str] | None, what: str
+    profile: Mapping[str, Any],
+    user_options: Mapping[str, str] | None,
+    what: str,
+    max_value: float | None = None,
 ) -> None:
-    """Create a small in-memory GeoTIFF with `profile`; GDAL's objections to the user's options -> exit 2.
+    """Write a small in-memory GeoTIFF with `profile`; GDAL's objections to the user's options -> exit 2.
 
     `profile` is the full rasterio profile to be written (the user's options merged over the defaults);
     `user_options` are the `--co` options alone (nothing is probed without any); `what` names the output
-    in the message, e.g. "stack.tif (float32, 20 bands)".
+    in the message, e.g. "stack.tif (float32, 20 bands)"; `max_value` is the largest value an integer
+    output holds (its class ids). The probe creates the file, writes pixels like the real ones
+    (`_sample`) and closes it, so that what GDAL refuses only when encoding (JPEG on Float32, LERC with a
+    negative MAX_Z_ERROR) is found here, before any work, not after the last block.
     """
     user = {str(k).upper(): str(v) for k, v in (user_options or {}).items()}
     if not user:
@@ -282,7 +309,7 @@ def probe_creation_options(
     from rasterio.errors import NotGeoreferencedWarning
     from rasterio.io import MemoryFile
 
-    from cfipt_cli.mapio import gdal_errors
+    from cfipt_cli.mapio import gdal_errors, gdal_message
 
     small = dict(profile)
     small["width"] = max(1, min(int(profile.get("width", PROBE_SIDE)), PROBE_SIDE))
@@ -293,12 +320,12 @@ def probe_creation_options(
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         probe_name = str(memory.name)
         try:
-            with memory.open(**small):
-                pass
+            with memory.open(**small) as probe:
+                probe.write(_sample(small, max_value))
         except gdal_errors() as exc:
-            detail = _clean(str(exc), probe_name)
+            detail = _clean(gdal_message(exc), probe_name)
             raise CfiptUsageError(
-                f"--co {shown}: GDAL cannot create {what} with these creation options: {detail} (see {url})"
+                f"--co {shown}: GDAL cannot write {what} with these creation options: {detail} (see {url})"
             ) from exc
     for message in messages:
         text = _clean(message, probe_name)
@@ -353,6 +380,19 @@ def lossy_options(options: Mapping[str, str], dtype: str, max_value: int | None 
     if opts.get("PIXELTYPE") == "SIGNEDBYTE" and (max_value is None or max_value > 127):
         found.append("PIXELTYPE=SIGNEDBYTE")
     return found
+
+
+def unfit_options(options: Mapping[str, str], dtype: str) -> list[str]:
+    """The lossless `--co` options (as NAME=VALUE) an integer raster of `dtype` cannot take: NBITS above
+    the bits of its type (NBITS=16 on uint8, which GDAL would ignore; NBITS=16 on float32 is half
+    precision, a float raster's option). Empty for a float dtype."""
+    opts = {str(k).upper(): str(v).strip() for k, v in options.items()}
+    if dtype.startswith("float") or not _INT.fullmatch(opts.get("NBITS", "")):
+        return []
+    import numpy as np
+
+    bits = 8 * np.dtype(dtype).itemsize
+    return [f"NBITS={int(opts['NBITS'])}"] if int(opts["NBITS"]) > bits else []
 
 
 def lossless_subset(options: Mapping[str, str], dtype: str, max_value: int | None = None) -> dict[str, str]:

@@ -6,8 +6,9 @@ class names in a GDAL PAM sidecar (`<map>.tif.aux.xml`, CategoryNames) and inter
 with nearest resampling. Probabilities and confidence are float32 with NaN nodata. `--co NAME=VALUE`
 creation options override the defaults for every GeoTIFF written here, except that the class map is
 always lossless: options that would change its class ids (lossy codecs, MAX_Z_ERROR, narrowing NBITS,
-see `creation_options.lossy_options`) apply to the float rasters only (`class_map_options`), and are a
-usage error when no float raster is written (`check_class_map_options`). Every GeoTIFF carries the tag
+see `creation_options.lossy_options`) and options its integer type cannot take (NBITS=16 on uint8,
+`unfit_options`) apply to the float rasters only (`class_map_options`), and are a usage error when no
+float raster is written (`check_class_map_options`). Every GeoTIFF carries the tag
 `CFIPT_PRODUCT`, by which `--overwrite` recognises what cfipt wrote.
 
 Writers are opened on a path chosen by the caller (a temporary name from `cfipt_cli.atomic`) and
@@ -106,20 +107,23 @@ def check_creation_options(
     creation_options: Mapping[str, str],
     what: str = "the class map",
     defaults: Mapping[str, str] | None = None,
+    max_value: int | None = None,
 ) -> None:
     """Fail early (before any prediction) when GDAL refuses the `--co` options for this output.
 
-    The options must already be checked against GDAL's list (`validate_creation_options`); here a small
-    in-memory GeoTIFF with the output's profile (`defaults` and the options over
-    DEFAULT_CREATION_OPTIONS) is created and dropped, which catches combinations the list cannot (e.g.
-    PREDICTOR=3 on integers); see `cfipt_cli.creation_options`. Raises `CfiptUsageError` (exit 2).
+    The options must already be checked against GDAL's list (`validate_creation_options`) and be
+    exactly those this output receives (the class map's `class_map_options`); here a small in-memory
+    GeoTIFF with the output's profile (`defaults` and the options over DEFAULT_CREATION_OPTIONS) is
+    written with pixels like the output's (integers up to `max_value`) and dropped, which catches what
+    the list cannot (PREDICTOR=3 on integers, JPEG on float32); see `cfipt_cli.creation_options`.
+    Raises `CfiptUsageError` (exit 2).
     """
     from cfipt_cli.creation_options import probe_creation_options
 
     options = {**(defaults or {}), **creation_options}
     profile = geotiff_profile(grid, dtype, count, 0, options)
     bands = "1 band" if count == 1 else f"{count} bands"
-    probe_creation_options(profile, creation_options, f"{what} ({dtype}, {bands})")
+    probe_creation_options(profile, creation_options, f"{what} ({dtype}, {bands})", max_value)
 
 
 def overview_factors(width: int, height: int) -> list[int]:
@@ -134,34 +138,46 @@ def overview_factors(width: int, height: int) -> list[int]:
 
 
 def class_map_options(creation_options: Mapping[str, str] | None, max_id: int) -> dict[str, str]:
-    """The `--co` options as the class map takes them: without those that would change class ids."""
-    from cfipt_cli.creation_options import lossless_subset
+    """The `--co` options as the class map takes them: without those that would change class ids
+    (`lossy_options`) and those its integer type cannot take (`unfit_options`, NBITS=16 on uint8)."""
+    from cfipt_cli.creation_options import lossless_subset, unfit_options
 
-    return lossless_subset(dict(creation_options or {}), class_map_dtype(max_id), max_id)
+    dtype = class_map_dtype(max_id)
+    options = lossless_subset(dict(creation_options or {}), dtype, max_id)
+    unfit = {item.split("=", 1)[0] for item in unfit_options(options, dtype)}
+    return {k: v for k, v in options.items() if k.upper() not in unfit}
 
 
 def check_class_map_options(
     creation_options: Mapping[str, str], max_id: int, float_outputs: bool, what: str = "the class map"
-) -> None:
-    """Usage error when `--co` would make the class map lossy and no float raster takes the options;
-    otherwise a warning that they apply to the float rasters only."""
-    from cfipt_cli.creation_options import LOSSLESS_CODECS, lossy_options
+) -> list[str]:
+    """Usage error when `--co` holds options the class map does not take (lossy ones, or unfit for its
+    integer type) and no float raster takes them either. Returns the warnings to give otherwise (that
+    they apply to the float rasters only), for the caller to print once its other checks passed."""
+    from cfipt_cli.creation_options import LOSSLESS_CODECS, lossy_options, unfit_options
     from cfipt_cli.errors import CfiptUsageError
-    from cfipt_cli.log import get_logger
 
-    lossy = lossy_options(creation_options, class_map_dtype(max_id), max_id)
-    if not lossy:
-        return
-    shown = " ".join(f"--co {item}" for item in lossy)
-    if not float_outputs:
+    dtype = class_map_dtype(max_id)
+    lossy = lossy_options(creation_options, dtype, max_id)
+    unfit = unfit_options(creation_options, dtype)
+    if not float_outputs and lossy:
+        shown = " ".join(f"--co {item}" for item in lossy)
         raise CfiptUsageError(
-            f"{shown} would change class ids in {what} ({class_map_dtype(max_id)}, ids up to {max_id}); "
+            f"{shown} would change class ids in {what} ({dtype}, ids up to {max_id}); "
             "class maps are written losslessly: drop it (lossless COMPRESS: "
             f"{', '.join(LOSSLESS_CODECS)}); lossy options apply only to --proba and --confidence"
         )
-    get_logger(__name__).warning(
-        "%s applies to --proba/--confidence only; %s is written losslessly", shown, what
-    )
+    if not float_outputs and unfit:
+        raise CfiptUsageError(
+            f"{' '.join(f'--co {item}' for item in unfit)} does not fit {what} ({dtype} class ids); it "
+            "would apply only to --proba and --confidence, and none is written: drop it"
+        )
+    notes = []
+    for items, reason in ((lossy, "is written losslessly"), (unfit, f"holds {dtype} class ids")):
+        if items:
+            shown = " ".join(f"--co {item}" for item in items)
+            notes.append(f"{shown} applies to --proba/--confidence only; {what} {reason}")
+    return notes
 
 
 def tag_product(dst: Any, product: str) -> None:

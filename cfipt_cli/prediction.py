@@ -88,6 +88,9 @@ class PredictOutputs:
     quicklook_path: Path | None = None
     creation_options: dict[str, str] = field(default_factory=dict)
     overwrite: bool = False
+    # set once the warnings about `creation_options` are printed (run_predict's early check), so that
+    # predict_scene checks them again without a second copy of each warning
+    creation_options_warned: bool = field(default=False, repr=False)
 
     def rasters(self) -> list[Path]:
         """Every GeoTIFF to write, the map first."""
@@ -578,7 +581,7 @@ def predict_scene(
     with rasterio.open(scene.stack_path) as src:
         check_compatible(scene, info, src.count)
         grid = RasterGrid(src.width, src.height, src.crs, src.transform)
-    _check_creation_options(grid, info.classes, outputs)
+    _check_creation_options(grid, info.classes, outputs, warn=not outputs.creation_options_warned)
     blocks = block_grid(grid.width, grid.height, settings.block_size)
     store = PartStore(outputs.map_path)
     if ranks.rank == 0:
@@ -686,16 +689,23 @@ def _write_outputs(
     return counts
 
 
-def _check_creation_options(grid: Any, classes: ClassTable, outputs: PredictOutputs) -> None:
-    """GDAL accepts `--co` for every raster to write (checked before any block is computed)."""
+def _check_creation_options(
+    grid: Any, classes: ClassTable, outputs: PredictOutputs, warn: bool = True
+) -> None:
+    """GDAL accepts `--co` for every raster to write (checked before any block is computed): each
+    output is probed with exactly the options and dtype it will be written with, the class map with
+    its lossless subset in uint8/uint16 (`mapio.class_map_options`), `--proba` and `--confidence` with
+    every option in float32. `warn`: say which options apply to the float rasters only."""
     from cfipt_cli import mapio
 
     co = outputs.creation_options
-    map_dtype = mapio.class_map_dtype(classes.max_id)
+    max_id = classes.max_id
     floats = outputs.proba_path is not None or outputs.confidence_path is not None
-    mapio.check_class_map_options(co, classes.max_id, floats, outputs.map_path.name)
-    map_co = mapio.class_map_options(co, classes.max_id)
-    mapio.check_creation_options(grid, map_dtype, 1, map_co, outputs.map_path.name)
+    notes = mapio.check_class_map_options(co, max_id, floats, outputs.map_path.name)
+    map_co = mapio.class_map_options(co, max_id)
+    mapio.check_creation_options(
+        grid, mapio.class_map_dtype(max_id), 1, map_co, outputs.map_path.name, max_value=max_id
+    )
     if outputs.proba_path is not None:
         band = {"INTERLEAVE": "BAND"}
         mapio.check_creation_options(
@@ -703,6 +713,8 @@ def _check_creation_options(grid: Any, classes: ClassTable, outputs: PredictOutp
         )
     if outputs.confidence_path is not None:
         mapio.check_creation_options(grid, "float32", 1, co, outputs.confidence_path.name)
+    for note in notes if warn else []:  # only once every output passed: bad input stays one line
+        log.warning("%s", note)
 
 
 def _scene_grid(scene: Scene) -> Any:
@@ -848,6 +860,7 @@ def run_predict(
     described.check_scene(scene)  # fail fast, before building the backbone
     check_output_paths(outputs, scene, model_dir)
     _check_creation_options(_scene_grid(scene), described.classes, outputs)  # GDAL's view, also early
+    outputs = replace(outputs, creation_options_warned=True)
     with _output_lock(outputs):
         return _run_loaded(scene, model_dir, outputs, settings, device_spec, on_block)
 

@@ -353,3 +353,16 @@ def test_vector_errors(tmp_path):
     write_vector(tmp_path / "far.gpkg", [tuple(far)], [1])
     with pytest.raises(DataError, match="does not overlap"):
         evaluate_map(tmp_path / "map.tif", tmp_path / "far.gpkg", field="landcover")
+
+
+@pytest.mark.parametrize("odd", ["1.5", "1e0", "True"])
+def test_a_vector_field_of_ids_and_values_that_are_not_ids_is_an_error(tmp_path, table, odd):
+    """The rule of prepare's label fields (`labels.integer_class_ids`): never a silent switch to names."""
+    write_raster(tmp_path / "map.tif", np.full((40, 40), 2, np.uint8), classes=table)
+    boxes = [pixel_box(0, 0, 10, 5), pixel_box(20, 20, 30, 40), pixel_box(0, 30, 5, 35)]
+    write_vector(tmp_path / "ref.gpkg", boxes, ["1", "2", odd])
+    with pytest.raises(DataError) as info:
+        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
+    message = str(info.value)
+    assert f"holds class ids and values that are not ids: '{odd}' (1 feature)" in message
+    assert "--class-names" not in message  # an option of prepare, not of evaluate

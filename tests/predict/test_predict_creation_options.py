@@ -207,3 +207,79 @@ def test_jpeg_through_the_cli_is_exit_2_and_writes_nothing(folders, tmp_path, ca
     err = capsys.readouterr().err
     assert info.value.code == EXIT_USAGE and err.count("\n") == 1 and "losslessly" in err
     assert list(out.iterdir()) == []
+
+
+# --------------------------------------------- every output probed with exactly its options and dtype
+@pytest.mark.parametrize(
+    ("co", "extras", "phrases"),
+    [
+        # GDAL refuses these only when it encodes pixels: the probe writes some to every output
+        ({"COMPRESS": "JPEG"}, True, ["GDAL cannot write proba.tif (float32, 3 bands)", "BitsPerSample 32"]),
+        ({"COMPRESS": "LERC", "MAX_Z_ERROR": "-1"}, False, ["GDAL cannot write map.tif (uint8", "lerc"]),
+        ({"COMPRESS": "LERC", "MAX_Z_ERROR": "-1"}, True, ["GDAL cannot write map.tif (uint8", "lerc"]),
+        ({"NBITS": "4"}, True, ["--co NBITS=4: GDAL would ignore it for proba.tif (float32", "NBITS=16"]),
+        ({"NBITS": "16"}, False, ["--co NBITS=16 does not fit map.tif (uint8 class ids)", "drop it"]),
+    ],
+)
+def test_what_gdal_refuses_for_any_output_is_a_usage_error_before_any_block(
+    setup, tmp_path, caplog, co, extras, phrases
+):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with caplog.at_level(logging.WARNING), pytest.raises(CfiptUsageError) as info:
+        _predict(setup, _outputs(folder, co, extras=extras))
+    message = str(info.value)
+    for phrase in phrases:
+        assert phrase in message, message
+    assert "\n" not in message and "See previous exception" not in message
+    assert list(folder.iterdir()) == []
+    assert "applies to --proba" not in caplog.text  # no warning before the error: one line
+
+
+def test_nbits_the_map_cannot_take_goes_to_the_float_rasters_only(setup, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="cfipt"):
+        _predict(setup, _outputs(tmp_path, {"NBITS": "16"}))  # half floats; uint8 ids cannot take it
+    assert caplog.text.count("--co NBITS=16 applies to --proba/--confidence only") == 1
+    with rasterio.open(tmp_path / "map.tif") as src:
+        assert src.dtypes[0] == "uint8" and "NBITS" not in src.tags(1, ns="IMAGE_STRUCTURE")
+    for name in ("proba.tif", "conf.tif"):
+        with rasterio.open(tmp_path / name) as src:
+            assert src.dtypes[0] == "float32" and src.tags(1, ns="IMAGE_STRUCTURE")["NBITS"] == "16"
+
+
+def test_each_output_gets_exactly_the_options_it_is_probed_with():
+    from cfipt_cli.creation_options import unfit_options
+    from cfipt_cli.mapio import class_map_options
+
+    assert unfit_options({"NBITS": "16"}, "uint8") == ["NBITS=16"]
+    assert unfit_options({"NBITS": "16"}, "uint16") == [] and unfit_options({"NBITS": "32"}, "uint16")
+    assert unfit_options({"NBITS": "16"}, "float32") == [] and unfit_options({"NBITS": "4"}, "uint8") == []
+    assert class_map_options({"NBITS": "16", "COMPRESS": "ZSTD"}, 6) == {"COMPRESS": "ZSTD"}
+    assert class_map_options({"NBITS": "16"}, 300) == {"NBITS": "16"}  # a uint16 map takes it
+    assert class_map_options({"NBITS": "4"}, 6) == {"NBITS": "4"}
+
+
+def test_the_probe_writes_pixels_as_the_output_will(tmp_path):
+    from rasterio.transform import from_origin
+
+    from cfipt_cli.mapio import RasterGrid, check_creation_options
+
+    grid = RasterGrid(40, 30, None, from_origin(0, 30, 1, 1))
+    check_creation_options(grid, "uint8", 1, {"COMPRESS": "JPEG"})  # uint8 JPEG is fine for GDAL
+    with pytest.raises(CfiptUsageError, match=r"GDAL cannot write conf\.tif"):
+        check_creation_options(grid, "float32", 1, {"COMPRESS": "JPEG"}, "conf.tif")
+
+
+def test_cli_float_only_option_warns_once_and_a_refused_one_is_one_line(folders, tmp_path, capsys):
+    scene, model = folders
+    argv = ["predict", scene, "--model", model, "--out", tmp_path / "m.tif", "--proba", tmp_path / "p.tif"]
+    code, stderr = _cli([*argv, "--co", "NBITS=16"], capsys)
+    assert code == 0, stderr
+    assert stderr.count("--co NBITS=16 applies to --proba/--confidence only") == 1, stderr
+    out = tmp_path / "refused"
+    out.mkdir()
+    argv = ["predict", scene, "--model", model, "--out", out / "m.tif", "--proba", out / "p.tif"]
+    code, stderr = _cli([*argv, "--co", "COMPRESS=JPEG"], capsys)
+    assert code == EXIT_USAGE and stderr.count("\n") == 1, stderr  # before the model loads (no warning)
+    assert stderr.startswith("cfipt: error: --co COMPRESS=JPEG: GDAL cannot write p.tif (float32")
+    assert list(out.iterdir()) == []

@@ -85,12 +85,17 @@ def test_bad_names_and_values(options, phrases):
         ("COMPRESS=NOPE", ["--co COMPRESS=NOPE: GTiff accepts COMPRESS =", "DEFLATE", "ZSTD", URL]),
         ("FROB=1", ["--co FROB=1: GTiff has no creation option FROB"]),
         ("BLOCKXSIZE=100", ["--co BLOCKXSIZE=100", "stack.tif", "multiples of 16"]),
+        # GDAL refuses it only when encoding pixels: the probe writes some, before any work
+        (
+            "COMPRESS=LERC MAX_Z_ERROR=-1",
+            ["--co COMPRESS=LERC MAX_Z_ERROR=-1: GDAL cannot write stack.tif (float32", "lerc_encode"],
+        ),
     ],
 )
 def test_bad_co_is_one_usage_line_and_writes_nothing(scene_files, tmp_path, run_cli, co, phrases):
     out = tmp_path / "out" / "s"
     out.parent.mkdir()
-    code, stdout, stderr = run_cli(_argv(scene_files, out, co))
+    code, stdout, stderr = run_cli(_argv(scene_files, out, *co.split()))
     assert code == EXIT_USAGE, stderr
     assert stderr.startswith("cfipt: error: ") and stderr.count("\n") == 1, stderr
     for phrase in phrases:
