@@ -212,8 +212,11 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> None:
     patch = doc.integer("patch_size", low=1)
     if patch % 2 == 0:
         raise doc.error("patch_size", "an odd number")
+    entries = doc.class_table("classes")  # integer ids, string names, none repeated
+    if not entries:
+        raise doc.error("classes", "at least one class")
     try:
-        classes = ClassTable.from_json(doc.items("classes", dict, low=1))
+        classes = ClassTable.from_json(entries)
     except (CfiptError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise doc.error("classes", f"a valid class table ({exc})") from exc
     config = doc.sub("model_config")

@@ -121,6 +121,7 @@ MODEL_EDITS = {
     # the logits follow model_config.class_names: a class table that names or orders them otherwise
     # would give each id another class's pixels (a silent wrong map)
     "two class names swapped": (lambda m: _swap_names(m["classes"]), "'model_config.class_names'"),
+    "a number as a class name": (lambda m: m["classes"][0].update(name=5), "'classes[0].name' is wrong"),
     "an id that reorders the table": (lambda m: m["classes"][0].update(id=300), "'model_config.class_names'"),
     "no classes": (lambda m: m.update(classes=[]), "'classes' is wrong"),
     "a text layout": (lambda m: m.update(band_layout="hsi"), "'band_layout' is wrong"),
