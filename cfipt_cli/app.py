@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from cfipt_cli import __version__
 from cfipt_cli.cli_args import hoist_verbosity, usage_line
 from cfipt_cli.commands import evaluate, predict, prepare, train
-from cfipt_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CfiptError
+from cfipt_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CfiptError, from_model_error
 from cfipt_cli.log import configure_logging
 
 app = typer.Typer(
@@ -67,6 +67,13 @@ app.command("predict", no_args_is_help=True, epilog=_epilog("predict"))(predict.
 app.command("evaluate", no_args_is_help=True, epilog=_epilog("evaluate"))(evaluate.command)
 
 
+def _fail(exc: CfiptError) -> NoReturn:
+    if _state["verbosity"] >= 2:
+        logging.getLogger("cfipt").exception("traceback")
+    _error_line(str(exc))
+    sys.exit(exc.exit_code)
+
+
 def _error_line(message: str) -> None:
     """The one line every failure prints; line breaks inside it (a class name, a path, a GDAL message)
     are shown escaped, so that the promise of one line holds for any text the message quotes."""
@@ -85,10 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = app(args=args, prog_name="cfipt", standalone_mode=False)
     except CfiptError as exc:
-        if _state["verbosity"] >= 2:
-            logging.getLogger("cfipt").exception("traceback")
-        _error_line(str(exc))
-        sys.exit(exc.exit_code)
+        _fail(exc)
     except typer.Abort:
         _error_line("aborted")
         sys.exit(EXIT_ERROR)
@@ -106,6 +110,11 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger("cfipt").exception("traceback")
         _error_line(_failure_line(exc))
         sys.exit(EXIT_ERROR)
+    except Exception as exc:  # an error of the models package, in the CLI's terms; anything else is a bug
+        converted = from_model_error(exc)
+        if converted is None:
+            raise
+        _fail(converted)
     if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130), silently
         _error_line("interrupted; no output was written")
     # With standalone_mode=False, typer.Exit (e.g. --version) comes back as its exit code.

@@ -7,6 +7,8 @@ inherits the builtin it refines, so library callers can catch `FileNotFoundError
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -65,3 +67,37 @@ class CheckpointError(CfiptError, ValueError):
 
 class NotBuiltYetError(CfiptError, NotImplementedError):
     """A command that exists in the CLI frame but is not implemented yet."""
+
+
+# ------------------------------------------------------------------- errors of the models package
+# `models` stands alone: its errors (models/errors.py) name model settings as Python does
+# (`pretrained='openai'`); the CLI reports them through the classes above, with its option names.
+MODEL_ERRORS: dict[str, type[CfiptError]] = {
+    "ModelSettingError": CfiptUsageError,
+    "ModelInputError": DataError,
+    "WeightsUnavailableError": WeightsUnavailableError,
+    "WeightsMismatchError": CheckpointError,
+}
+SETTING_FLAGS = {"pretrained": "--pretrained", "clip_model": "--clip"}
+
+
+def cli_terms(text: str) -> str:
+    """A message of `models` in the CLI's terms: `pretrained=None` -> `--pretrained none`,
+    `pretrained='x'` -> `--pretrained 'x'`, `clip_model=...` -> `--clip ...`."""
+    text = text.replace("pretrained=None", "--pretrained none")
+    for setting, flag in SETTING_FLAGS.items():
+        text = re.sub(rf"(?<![\w-]){setting}=", f"{flag} ", text)
+    return text
+
+
+def from_model_error(exc: BaseException) -> CfiptError | None:
+    """The CLI error for an error of the models package (None for any other exception).
+
+    Matched by class name and module, so that this module, imported by `cfipt --help`, needs no torch.
+    """
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "models.errors" and cls.__name__ in MODEL_ERRORS:
+            converted = MODEL_ERRORS[cls.__name__](cli_terms(str(exc)))
+            converted.__cause__ = exc
+            return converted
+    return None

@@ -8,6 +8,8 @@ import sys
 import warnings
 from typing import Any
 
+from cfipt_cli.errors import cli_terms
+
 LOGGER_NAME = "cfipt"
 
 # verbosity = (#-v) - (#-q); warnings are shown by default.
@@ -28,7 +30,7 @@ _LIBRARY_HANDLER = "cfipt-library-records"
 def _format_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
-    return " ".join(f"{message}".split())
+    return cli_terms(" ".join(f"{message}".split()))  # warnings of `models` name settings as Python does
 
 
 def _show_warning(

@@ -42,10 +42,10 @@ from cfipt_cli.atomic import atomic_dir, atomic_file, read_json_document
 from cfipt_cli.classes import ClassTable
 from cfipt_cli.errors import (
     CfiptError,
-    CfiptUsageError,
     CheckpointError,
     InputNotFoundError,
     WeightsUnavailableError,
+    from_model_error,
 )
 from cfipt_cli.schema import Document
 
@@ -341,18 +341,24 @@ def build_network(model_config: dict[str, Any], init_seed: int, pretrained: str 
     import torch
 
     from models import CFIPT, CFIPTConfig
+    from models.errors import ModelError, ModelSettingError
 
     values = dict(model_config)
     if pretrained is not None:
         values["pretrained"] = None if pretrained.lower() == "none" else pretrained
     try:
         config = CFIPTConfig.from_dict(values)
-    except (CfiptUsageError, TypeError) as exc:
+    except (ModelSettingError, TypeError) as exc:
         raise CheckpointError(f"the recorded model config does not fit this cfipt: {exc}") from exc
     # A random backbone is only reproducible from the seed it was drawn with; keep the caller's RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        return CFIPT(config)
+        try:
+            return CFIPT(config)
+        except ModelError as exc:  # in the CLI's terms (WeightsUnavailableError, CfiptUsageError, ...)
+            converted = from_model_error(exc)
+            assert converted is not None
+            raise converted from exc
 
 
 def load_model(

@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from cfipt_cli.errors import CfiptUsageError, WeightsUnavailableError
+from models.errors import ModelSettingError, WeightsUnavailableError
 
 __all__ = [
     "MODEL_CONFIG_DIR",
@@ -41,9 +41,9 @@ MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 
 # How to get weights onto an offline machine; appended to every weights error.
 _OFFLINE_HINT = (
-    "on an offline machine pass a local checkpoint file with --pretrained /path/to/open_clip_pytorch_model.bin "
+    "on an offline machine pass a local checkpoint file, pretrained=/path/to/open_clip_pytorch_model.bin "
     "(fetch it once on a connected machine, see the README section 'Backbones and weights'), "
-    "or --pretrained none for random weights (tests and demos only)"
+    "or pretrained=None for random weights (tests and demos only)"
 )
 
 
@@ -88,8 +88,8 @@ def _check_model_name(name: str) -> None:
     reason = (
         "is not a ViT CLIP with a transformer text tower" if name in open_clip.list_models() else "is unknown"
     )
-    raise CfiptUsageError(
-        f"--clip {name!r} {reason}; {hint} ({len(valid)} usable names, see open_clip.list_models())"
+    raise ModelSettingError(
+        f"clip_model={name!r} {reason}; {hint} ({len(valid)} usable names, see open_clip.list_models())"
     )
 
 
@@ -137,14 +137,14 @@ def _download_tag(name: str, tag: str) -> str:
     host = _download_host(cfg)
     if host and not _reachable(host):
         raise WeightsUnavailableError(
-            f"the {name} weights '--pretrained {tag}' are not cached and {host} cannot be reached "
+            f"the {name} weights pretrained={tag!r} are not cached and {host} cannot be reached "
             f"(offline?); {_OFFLINE_HINT}"
         )
     try:
         path = open_clip.download_pretrained(cfg)
     except (OSError, RuntimeError, ValueError) as err:  # offline, HTTP error, hub not installed
         raise WeightsUnavailableError(
-            f"cannot download the {name} weights '--pretrained {tag}' ({type(err).__name__}: {err}); {_OFFLINE_HINT}"
+            f"cannot download the {name} weights pretrained={tag!r} ({type(err).__name__}: {err}); {_OFFLINE_HINT}"
         ) from err
     if not path:
         raise WeightsUnavailableError(f"open_clip has no download for {name} tag {tag!r}; {_OFFLINE_HINT}")
@@ -170,7 +170,7 @@ def _resolve_weights(name: str, pretrained: str) -> str:
     tags = open_clip.list_pretrained_tags_by_model(name)
     known = f"known tags for {name}: {', '.join(tags)}" if tags else f"open_clip knows no tags for {name}"
     raise WeightsUnavailableError(
-        f"--pretrained {pretrained!r} is neither an existing file nor a weights tag ({known}); {_OFFLINE_HINT}"
+        f"pretrained={pretrained!r} is neither an existing file nor a weights tag ({known}); {_OFFLINE_HINT}"
     )
 
 
@@ -194,7 +194,7 @@ def _load_file(model: nn.Module, name: str, path: str) -> None:
         open_clip.load_checkpoint(model, path, strict=True)
     except _UNREADABLE as err:
         raise WeightsUnavailableError(
-            f"--pretrained {path}: not a readable {name} checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+            f"pretrained={path}: not a readable {name} checkpoint ({type(err).__name__}: {str(err)[:200]}); "
             "pass the open_clip/OpenAI weights file of this exact model name"
         ) from err
 
@@ -235,7 +235,7 @@ def load_backbone(name: str, pretrained: str | None) -> nn.Module:
         The open_clip model, on CPU, float32, every parameter frozen, in eval mode.
 
     Raises:
-        CfiptUsageError: Unknown or unsupported model name.
+        ModelSettingError: Unknown or unsupported model name.
         WeightsUnavailableError: The weights cannot be downloaded, found or read.
     """
     _check_model_name(name)
@@ -246,7 +246,7 @@ def load_backbone(name: str, pretrained: str | None) -> nn.Module:
         model = open_clip.create_model(name, pretrained=None)
     if path is None:
         warnings.warn(
-            f"backbone {name} has random weights (--pretrained none): only for tests and demos",
+            f"backbone {name} has random weights (pretrained=None): only for tests and demos",
             RandomBackboneWarning,
             stacklevel=2,
         )

@@ -17,9 +17,9 @@ import open_clip
 import torch
 from torch import Tensor, nn
 
-from cfipt_cli.errors import CheckpointError, DataError
 from models.backbone import freeze, load_backbone, state_fingerprint
 from models.config import CFIPTConfig
+from models.errors import ModelInputError, WeightsMismatchError
 from models.iae import IAE, BilinearAdapter
 from models.mfpg import MFPG
 from models.precision import float32_region
@@ -133,9 +133,9 @@ class CFIPT(nn.Module):
     def _check_inputs(self, hsi: Tensor, aux: Tensor) -> None:
         c, d, p = self.config.hsi_bands, self.config.aux_bands, self.config.patch_size
         if hsi.dim() != 4 or tuple(hsi.shape[1:]) != (c, p, p):
-            raise DataError(f"HSI patches must be (batch, {c}, {p}, {p}), not {tuple(hsi.shape)}")
+            raise ModelInputError(f"HSI patches must be (batch, {c}, {p}, {p}), not {tuple(hsi.shape)}")
         if aux.dim() != 4 or tuple(aux.shape[1:]) != (d, p, p) or aux.shape[0] != hsi.shape[0]:
-            raise DataError(
+            raise ModelInputError(
                 f"auxiliary patches must be ({hsi.shape[0]}, {d}, {p}, {p}), not {tuple(aux.shape)}"
             )
 
@@ -173,18 +173,18 @@ class CFIPT(nn.Module):
         """Load `trainable_state_dict()` output; strict on names and shapes.
 
         Raises:
-            CheckpointError: Missing, unexpected or misshapen entries.
+            WeightsMismatchError: Missing, unexpected or misshapen entries.
         """
         expected = self.trainable_state_dict()
         missing = sorted(set(expected) - set(state_dict))
         unexpected = sorted(set(state_dict) - set(expected))
         if missing or unexpected:
-            raise CheckpointError(
+            raise WeightsMismatchError(
                 f"trained weights do not match this model: missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
         wrong = [k for k, v in state_dict.items() if tuple(v.shape) != tuple(expected[k].shape)]
         if wrong:
-            raise CheckpointError(
+            raise WeightsMismatchError(
                 f"trained weights have wrong shapes for {wrong[:5]} (different data or settings?)"
             )
         self.load_state_dict(dict(state_dict), strict=False)

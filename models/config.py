@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfipt_cli.errors import CfiptUsageError
+from models.errors import ModelSettingError
 from models.iae import LAST_ACTIVATIONS
 
 __all__ = ["PRESET_DIR", "TEXT_PRECISIONS", "VARIANTS", "CFIPTConfig", "list_presets", "load_preset"]
@@ -36,10 +36,10 @@ VARIANTS: dict[str, str] = {
 }
 
 
-def _unknown_name_error(kind: str, name: str, valid: list[str]) -> CfiptUsageError:
+def _unknown_name_error(kind: str, name: str, valid: list[str]) -> ModelSettingError:
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-    return CfiptUsageError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
+    return ModelSettingError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,17 +131,17 @@ class CFIPTConfig:
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise CfiptUsageError(f"model setting {name} must be a positive integer, not {value!r}")
+                raise ModelSettingError(f"model setting {name} must be a positive integer, not {value!r}")
         if self.n_prompt % 2:
-            raise CfiptUsageError(
+            raise ModelSettingError(
                 f"n_prompt must be even (S2PtTrans splits it in halves), not {self.n_prompt}"
             )
         if self.variant not in VARIANTS:
             raise _unknown_name_error("model variant", self.variant, list(VARIANTS))
         if not self.class_names or len(set(self.class_names)) != len(self.class_names):
-            raise CfiptUsageError("class_names must be a non-empty list of distinct names")
+            raise ModelSettingError("class_names must be a non-empty list of distinct names")
         if len(self.iae_channels) != 3 or min(self.iae_channels) < 1:
-            raise CfiptUsageError(f"iae_channels must be 3 positive widths, not {list(self.iae_channels)}")
+            raise ModelSettingError(f"iae_channels must be 3 positive widths, not {list(self.iae_channels)}")
         if self.iae_last_activation not in LAST_ACTIVATIONS:
             raise _unknown_name_error(
                 "iae_last_activation", str(self.iae_last_activation), list(LAST_ACTIVATIONS)
@@ -150,11 +150,11 @@ class CFIPTConfig:
             raise _unknown_name_error("text_precision", str(self.text_precision), list(TEXT_PRECISIONS))
         share = self.bilinear_aux_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
-            raise CfiptUsageError(
+            raise ModelSettingError(
                 f"model setting bilinear_aux_share must be a number in [0, 1], not {share!r}"
             )
         if (self.expand * self.n_prompt) % self.transformer_heads:
-            raise CfiptUsageError(
+            raise ModelSettingError(
                 f"transformer_heads ({self.transformer_heads}) must divide expand * n_prompt "
                 f"({self.expand * self.n_prompt})"
             )
@@ -177,7 +177,9 @@ class CFIPTConfig:
         valid = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(valid))
         if unknown:
-            raise CfiptUsageError(f"unknown model setting(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+            raise ModelSettingError(
+                f"unknown model setting(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
+            )
         return cls(**data)
 
     @classmethod

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cfipt_cli.errors import CfiptUsageError
+from models.errors import ModelSettingError
 
 __all__ = ["IAE", "LAST_ACTIVATIONS", "BilinearAdapter", "UpGeometry", "plan_upsampling"]
 
@@ -59,7 +59,7 @@ def plan_upsampling(size_in: int, size_out: int, layers: int = 4) -> tuple[UpGeo
     kernels, padding and output padding), by dynamic programming over the intermediate sizes.
 
     Raises:
-        CfiptUsageError: No exact plan exists (patch larger than the image or far too small).
+        ModelSettingError: No exact plan exists (patch larger than the image or far too small).
     """
     plan = _best_plan(size_in, size_out, layers)
     if plan is None:
@@ -70,7 +70,7 @@ def plan_upsampling(size_in: int, size_out: int, layers: int = 4) -> tuple[UpGeo
             if near
             else ""
         )
-        raise CfiptUsageError(
+        raise ModelSettingError(
             f"cannot upsample a {size_in} x {size_in} patch to {size_out} x {size_out} in {layers} "
             f"transposed convolutions that reach every pixel{hint}"
         )

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cfipt_cli.errors import CfiptUsageError
+from models.errors import ModelSettingError
 from models.precision import float32_region
 from models.prefix_attention import is_causal_mask, prefix_block, rows_block, supports_shortcuts
 
@@ -136,9 +136,9 @@ class PromptedCLIP(nn.Module):
         )
         text_ok = all(hasattr(text, a) for a in ("token_embedding", "positional_embedding", "ln_final"))
         if not (vision_ok and text_ok) or getattr(text, "cls_emb", None) is not None:
-            raise CfiptUsageError(
+            raise ModelSettingError(
                 f"backbone {type(self.clip).__name__} is not a ViT CLIP with a transformer text tower "
-                "(ResNet, timm, Hugging Face and CoCa towers are not supported); choose e.g. ViT-B-16-quickgelu"
+                "(ResNet, timm, Hugging Face and CoCa towers are not supported); choose e.g. clip_model='ViT-B-16-quickgelu'"
             )
 
     def _eot_positions(self, ids: Tensor) -> Tensor:

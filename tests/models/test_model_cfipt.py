@@ -8,8 +8,8 @@ import pytest
 import torch
 from cfipt_model_helpers import CLASSES, build, patches, silent_parameters, with_interaction
 
-from cfipt_cli.errors import CheckpointError, DataError
 from models import CFIPT, CFIPTConfig, RandomBackboneWarning, cfipt_loss
+from models.errors import ModelInputError, WeightsMismatchError
 
 
 def test_output_shapes_and_logits_are_scaled_cosines():
@@ -96,23 +96,23 @@ def test_trainable_state_round_trip():
 def test_trainable_state_mismatch_is_a_checkpoint_error():
     model = build()
     state = model.trainable_state_dict()
-    with pytest.raises(CheckpointError, match="missing"):
+    with pytest.raises(WeightsMismatchError, match="missing"):
         model.load_trainable_state_dict({k: v for k, v in state.items() if k != "vtpi.text.prompts"})
-    with pytest.raises(CheckpointError, match="unexpected"):
+    with pytest.raises(WeightsMismatchError, match="unexpected"):
         model.load_trainable_state_dict({**state, "extra.weight": torch.zeros(1)})
-    with pytest.raises(CheckpointError, match="wrong shapes"):
+    with pytest.raises(WeightsMismatchError, match="wrong shapes"):
         model.load_trainable_state_dict({**state, "vtpi.text.prompts": torch.zeros(1, 4, 24)})
     other_bands = build(hsi_bands=6)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(WeightsMismatchError):
         other_bands.load_trainable_state_dict(state)
 
 
 def test_wrong_input_shapes_are_data_errors():
     model = build()
     hsi, aux = patches()
-    with pytest.raises(DataError, match="HSI patches must be"):
+    with pytest.raises(ModelInputError, match="HSI patches must be"):
         model(hsi[:, :4], aux)
-    with pytest.raises(DataError, match="auxiliary patches"):
+    with pytest.raises(ModelInputError, match="auxiliary patches"):
         model(hsi, aux[:2])
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from cfipt_cli.errors import CfiptUsageError
 from models import VARIANTS, CFIPTConfig, list_presets, load_preset
+from models.errors import ModelSettingError
 
 
 def minimal(**overrides: object) -> CFIPTConfig:
@@ -45,18 +45,18 @@ def test_round_trip_through_json():
     ],
 )
 def test_invalid_settings_are_usage_errors(change, message):
-    with pytest.raises(CfiptUsageError, match=message):
+    with pytest.raises(ModelSettingError, match=message):
         minimal(**change)
 
 
 def test_unknown_variant_lists_the_valid_ones():
-    with pytest.raises(CfiptUsageError) as err:
+    with pytest.raises(ModelSettingError) as err:
         minimal(variant="five")
     assert all(name in str(err.value) for name in VARIANTS)
 
 
 def test_unknown_keys_are_rejected():
-    with pytest.raises(CfiptUsageError, match="unknown model setting"):
+    with pytest.raises(ModelSettingError, match="unknown model setting"):
         CFIPTConfig.from_dict({**minimal().to_dict(), "lr": 1e-3})
 
 
@@ -72,5 +72,5 @@ def test_dataset_presets(name, c, d, p, k):
 
 def test_unknown_preset_lists_the_shipped_ones():
     assert list_presets() == ["augsburg", "houston", "muufl"]
-    with pytest.raises(CfiptUsageError, match="houston"):
+    with pytest.raises(ModelSettingError, match="houston"):
         load_preset("houstn")

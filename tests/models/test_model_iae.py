@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cfipt_cli.errors import CfiptUsageError
+from models.errors import ModelSettingError
 from models.iae import IAE, BilinearAdapter, plan_upsampling
 
 
@@ -32,7 +32,7 @@ def test_plan_spreads_growth_over_the_layers(p):
 
 
 def test_impossible_plan_is_a_usage_error():
-    with pytest.raises(CfiptUsageError, match="patch size"):
+    with pytest.raises(ModelSettingError, match="patch size"):
         plan_upsampling(40, 32)
 
 

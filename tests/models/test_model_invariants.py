@@ -18,9 +18,9 @@ import torch
 from cfipt_model_helpers import build, patches
 from torch import nn
 
-from cfipt_cli.errors import CfiptUsageError
 from models import CFIPT, CFIPTConfig, RandomBackboneWarning, cfipt_loss
 from models import mamba as mamba_module
+from models.errors import ModelSettingError
 from models.iae import IAE, plan_upsampling
 from models.mamba import FusedKernels, FusedKernelWarning, Mamba, selective_scan, selective_scan_reference
 from models.mfpg import SpatialPromptMatrix, SpectralPromptMatrix
@@ -35,7 +35,7 @@ def _supported() -> list[tuple[int, int]]:
         for p in PATCH_SIZES:
             try:
                 plan_upsampling(p, size)
-            except CfiptUsageError:
+            except ModelSettingError:
                 continue
             pairs.append((p, size))
     return pairs
@@ -97,7 +97,7 @@ def test_last_activation_setting_opens_the_range_of_clips_input():
         linear = IAE(5, 7, (32, 32), last_activation="none").train()(x)
     assert gelu.min() >= -0.17 and linear.min() < -1.0  # GELU's floor is about -0.17
     assert isinstance(IAE(5, 7, (32, 32), last_activation="none").blocks[-1][2], nn.Identity)
-    with pytest.raises(CfiptUsageError, match="iae_last_activation"):
+    with pytest.raises(ModelSettingError, match="iae_last_activation"):
         build(iae_last_activation="relu")
 
 
@@ -337,7 +337,7 @@ def test_a_stand_in_mamba_ssm_without_a_spec_does_not_break_the_probe(monkeypatc
 
 
 def test_an_unplannable_patch_size_names_the_nearest_that_work():
-    with pytest.raises(CfiptUsageError, match=r"29 x 29 .* nearest patch sizes that work: 28 and 30"):
+    with pytest.raises(ModelSettingError, match=r"29 x 29 .* nearest patch sizes that work: 28 and 30"):
         plan_upsampling(29, 224)
 
 

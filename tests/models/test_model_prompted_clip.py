@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from cfipt_model_helpers import CLASSES, MICRO_NAME
 
-from cfipt_cli.errors import CfiptUsageError
 from models import RandomBackboneWarning, load_backbone
+from models.errors import ModelSettingError
 from models.prompted_clip import PromptedCLIP
 
 TEMPLATE = "a multisource fusion patch of"  # 6 BPE tokens
@@ -111,7 +111,7 @@ def test_class_tokens_are_embedded_once(monkeypatch):
 
 
 def test_non_vit_backbones_are_refused():
-    with pytest.raises(CfiptUsageError, match="ViT"):
+    with pytest.raises(ModelSettingError, match="ViT"):
         PromptedCLIP(torch.nn.Linear(2, 2), lambda texts: torch.zeros(1, 77), CLASSES, 4, 2, TEMPLATE)
 
 
