@@ -78,11 +78,16 @@ def test_a_slow_rank_takes_fewer_blocks_and_the_map_is_the_same(make_scene, tmp_
     summaries: dict[int, dict] = {}
     errors: list[BaseException] = []
 
+    rank_1_started = threading.Event()
+
     def rank(r: int) -> None:
         def on_block(index: int, _done: int, _total: int) -> None:
             done[r].append(index)
             if r == 1:
+                rank_1_started.set()
                 time.sleep(0.3)  # the slow rank
+            else:  # wait (on a loaded machine too) until the slow rank has a block: it must take part
+                rank_1_started.wait(timeout=60)
 
         try:
             ranks = ThreadRanks(r, 2, gate=gate, totals=totals)
