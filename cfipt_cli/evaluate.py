@@ -25,7 +25,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from cfipt_cli import __version__
-from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
+from cfipt_cli.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.log import get_logger
 from cfipt_cli.matfiles import MatArray, is_mat, open_mat, variable_names
@@ -37,7 +37,6 @@ LOG = get_logger(__name__)
 
 SUMMARY_FORMAT = "cfipt-evaluation-summary"
 FORMAT_VERSION = 1
-MAX_CLASS_ID = 65535
 BLOCK_SIZE = 1024  # window side: a few 8 MB int64 arrays per window
 SUMMARY_DDOF = 1
 VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".kml", ".gml", ".sqlite", ".parquet"}

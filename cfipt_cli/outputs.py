@@ -143,6 +143,7 @@ REPORT_MD = OutputKind(
     lambda p: _first_line(p).startswith(("Accuracy of ", "Mean ± standard deviation over ")),
 )
 REPORT_KINDS = {".json": REPORT_JSON, ".csv": REPORT_CSV, ".md": REPORT_MD, ".png": PNG}
+ALL_KINDS = (SCENE, MODEL, GEOTIFF, PNG, REPORT_JSON, REPORT_CSV, REPORT_MD)
 
 
 @dataclass(frozen=True)
@@ -325,9 +326,8 @@ def _clean_one(
 def _cfipt_wrote(entry: Path, name: str, sidecar: str | None) -> bool:
     """Whether a moved-aside `.NAME[.sidecar].old-PID` entry is an output of cfipt (any kind); a sidecar
     (`.aux.xml`, ...) counts when its GeoTIFF, moved aside or already put back, does."""
-    kinds = (SCENE, MODEL, GEOTIFF, PNG, REPORT_JSON, REPORT_CSV, REPORT_MD)
     if not sidecar:
-        return entry.exists() and not entry.is_symlink() and any(kind.recognise(entry) for kind in kinds)
+        return entry.exists() and not entry.is_symlink() and any(kind.recognise(entry) for kind in ALL_KINDS)
     main_name = name[: -len(sidecar)]
     main_old = entry.with_name(entry.name.replace(sidecar + ".old-", ".old-", 1))
     return any(p.is_file() and GEOTIFF.recognise(p) for p in (main_old, entry.parent / main_name))

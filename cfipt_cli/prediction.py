@@ -409,6 +409,8 @@ class BlockClassifier:
     ):
         import torch
 
+        from cfipt_cli.mapio import class_map_dtype
+
         self.model = model.to(device).eval()
         self.device = device
         cut = device.type == "cuda" if settings.device_cut is None else settings.device_cut
@@ -416,7 +418,7 @@ class BlockClassifier:
         self.patch_size = info.patch_size
         self.n_hsi = info.n_hsi
         self.ids = torch.tensor(info.class_ids, dtype=torch.int64, device=device)
-        self.dtype = np.dtype("uint8" if info.classes.max_id <= 255 else "uint16")
+        self.dtype = np.dtype(class_map_dtype(info.classes.max_id))
         self.want_proba = want_proba
         self.want_confidence = want_confidence
 

@@ -37,6 +37,7 @@ from cfipt_cli.creation_options import (
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.labels import LabelSource, build_class_table, is_vector, open_labels, read_class_names
 from cfipt_cli.log import get_logger
+from cfipt_cli.mapio import class_map_dtype
 from cfipt_cli.rasters import (
     DEFAULT_WINDOW,
     Grid,
@@ -330,7 +331,7 @@ def _write_labels(
     path: Path, grid: Grid, index: np.ndarray, classes: np.ndarray, table: ClassTable, window_size: int
 ) -> None:
     """A label raster written window by window from sorted flat indices; colour map and category names."""
-    dtype = "uint8" if table.max_id <= 255 else "uint16"
+    dtype = class_map_dtype(table.max_id)
     order = np.argsort(index, kind="stable")
     index, classes = index[order], classes[order]
     with rasterio.open(path, "w", **_profile(grid, 1, dtype, 0, SMALL_OPTIONS)) as dst:

@@ -3,9 +3,9 @@
 Four ConvTranspose2d + BatchNorm2d + GELU layers; the last one gives 3 channels. The geometry of every
 layer (stride, kernel, padding, output_padding) is planned per axis so that the output size is exactly
 the backbone's image size for the usual patch sizes (every p in 3..27 for 224 px), preferring small
-kernels and growth spread over the layers; no resize step is needed. Every output pixel of every layer is reached by a kernel tap
-(kernel >= stride, output_padding <= padding), so every pixel of the image CLIP sees depends on the
-input patch: none is bias only. Variant 3 swaps the whole encoder for `BilinearAdapter`.
+kernels and growth spread over the layers; no resize step is needed. Every output pixel of every
+layer is reached by a kernel tap (kernel >= stride, output_padding <= padding), so every pixel of the
+image CLIP sees depends on the input patch: none is bias only. Variant 3 swaps the whole encoder for `BilinearAdapter`.
 """
 
 from __future__ import annotations
@@ -146,7 +146,9 @@ class IAE(nn.Module):
     ) -> None:
         super().__init__()
         if last_activation not in LAST_ACTIVATIONS:
-            raise ValueError(f"last_activation must be one of {LAST_ACTIVATIONS}, not {last_activation!r}")
+            raise ModelSettingError(
+                f"last_activation must be one of {LAST_ACTIVATIONS}, not {last_activation!r}"
+            )
         rows = plan_upsampling(patch_size, image_size[0])
         cols = plan_upsampling(patch_size, image_size[1])
         widths = [in_channels, *channels, 3]
@@ -182,7 +184,7 @@ class BilinearAdapter(nn.Module):
     def __init__(self, hsi_bands: int, aux_bands: int, image_size: tuple[int, int], aux_share: float = 0.5):
         super().__init__()
         if not 0.0 <= aux_share <= 1.0:
-            raise ValueError(f"aux_share must lie in [0, 1], not {aux_share}")
+            raise ModelSettingError(f"aux_share must lie in [0, 1], not {aux_share}")
         self.image_size = tuple(image_size)
         mix = torch.zeros(3, hsi_bands + aux_bands)
         for g in range(3):  # thirds of the HSI bands; with fewer than 3 bands they repeat
