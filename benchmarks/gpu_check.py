@@ -23,7 +23,7 @@ process group):
    s/step, s per epoch of 600 samples, peak GPU memory, finite gradients.
 5. cli: `cfipt train` / `cfipt predict` end to end in subprocesses on a generated scene folder (classes
    in 4 px cells, 15 % of the pixels labelled; written by `predict_throughput.write_scene`, because
-   `cfipt prepare` and `cfipt_cli.synthetic` need scipy / geopandas, which the GPU machine lacks),
+   `cfipt prepare` and `cfipt_cli.testing.synthetic` need scipy / geopandas, which the GPU machine lacks),
    tiny backbone trained on the device: the map predicted on CPU vs on CUDA (bf16, the default) and
    CUDA --no-amp, pixel agreement.
 6. torchrun: `torchrun --nproc-per-node 2 -m cfipt_cli predict` on the same scene: with 2+ GPUs one GPU
@@ -182,7 +182,7 @@ def _set_tf32(device: Any, on: bool) -> None:
     """TF32 on (cfipt's CUDA default, `devices.enable_tf32`) or off (strict fp32)."""
     import torch
 
-    from cfipt_cli.devices import enable_tf32
+    from cfipt_cli.compute.devices import enable_tf32
 
     if device.type != "cuda":
         return
@@ -308,7 +308,7 @@ def section_predict(report: Report, sizes: Sizes, device: Any, matmul: float | N
     from flop_count import count_forward
     from predict_throughput import _timed, houston_block
 
-    from cfipt_cli.prediction import BlockClassifier, PredictSettings
+    from cfipt_cli.predict.pipeline import BlockClassifier, PredictSettings
 
     model, info, data = houston_block(device, sizes.block, sizes.clip, sizes.hsi_bands, sizes.n_classes)
     p, c = info.patch_size, sizes.hsi_bands
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import models  # noqa: F401  (registers cfipt-tiny)
-    from cfipt_cli.devices import enable_tf32, resolve_device
+    from cfipt_cli.compute.devices import enable_tf32, resolve_device
 
     sizes = SMOKE if args.smoke else FULL
     device = resolve_device(args.device or ("cpu" if args.smoke else "cuda"))

@@ -85,7 +85,7 @@ def measure(preset: str, clip_name: str, batch: int, repeats: int, device: Any) 
 
     import torch
 
-    from cfipt_cli.devices import autocast
+    from cfipt_cli.compute.devices import autocast
 
     paths = {name: model.to(device) for name, model in _build_paths(preset, clip_name).items()}
     cfg = paths["uncut"].config
@@ -127,7 +127,7 @@ def measure(preset: str, clip_name: str, batch: int, repeats: int, device: Any) 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a Markdown table (and JSON when asked)."""
-    from cfipt_cli.devices import resolve_device
+    from cfipt_cli.compute.devices import resolve_device
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

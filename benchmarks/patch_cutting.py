@@ -44,8 +44,8 @@ def measure(bands: int, block: int, batch: int, patch_size: int = 11, repeats: i
     """Best-of-`repeats` milliseconds of each way of cutting one batch (see the module docstring)."""
     import torch
 
-    from cfipt_cli.devices import Staged
-    from cfipt_cli.patches import extract_patches, gather_patches
+    from cfipt_cli.compute.devices import Staged
+    from cfipt_cli.compute.patches import extract_patches, gather_patches
 
     rng = np.random.default_rng(0)
     r = patch_size // 2

@@ -147,8 +147,8 @@ def mask_grid(size: int, stride: int) -> np.ndarray:
 
 def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", seed: int = 0) -> Path:
     """A model folder as `cfipt train` writes it, with untrained random weights (speed does not care)."""
-    from cfipt_cli.modelio import build_meta, build_network, save_model
-    from cfipt_cli.scene import Scene
+    from cfipt_cli.contracts.model import build_meta, build_network, save_model
+    from cfipt_cli.contracts.scene import Scene
 
     scene = Scene.open(scene_dir)
     config = {
@@ -188,7 +188,7 @@ def naive_predict(scene: Any, model: Any, info: Any, rows: np.ndarray, cols: np.
     import rasterio
     import torch
 
-    from cfipt_cli.patches import read_pixel_patches
+    from cfipt_cli.compute.patches import read_pixel_patches
 
     ids = np.zeros(len(rows), dtype=np.int64)
     with rasterio.open(scene.stack_path) as src, torch.inference_mode():
@@ -208,9 +208,9 @@ def bench_cpu(
     import rasterio
     import torch
 
-    from cfipt_cli.modelio import load_model
-    from cfipt_cli.prediction import PredictOutputs, PredictSettings, predict_scene
-    from cfipt_cli.scene import Scene
+    from cfipt_cli.contracts.model import load_model
+    from cfipt_cli.contracts.scene import Scene
+    from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, predict_scene
     from models import CFIPT
 
     scene = Scene.open(write_scene(work / f"cpu_scene_{bands}_{classes}", size, bands, classes))
@@ -292,8 +292,8 @@ def houston_block(
     """
     import torch
 
-    from cfipt_cli.modelio import ModelInfo
-    from cfipt_cli.prediction import Block, BlockInput, stage_block
+    from cfipt_cli.contracts.model import ModelInfo
+    from cfipt_cli.predict.pipeline import Block, BlockInput, stage_block
     from models import CFIPT, CFIPTConfig
 
     names = tuple(f"class {k}" for k in range(1, n_classes + 1))
@@ -335,8 +335,8 @@ def bench_gpu(
     import torch
     from flop_count import count_forward
 
-    from cfipt_cli.devices import autocast
-    from cfipt_cli.prediction import BlockClassifier, PredictSettings
+    from cfipt_cli.compute.devices import autocast
+    from cfipt_cli.predict.pipeline import BlockClassifier, PredictSettings
 
     device = torch.device(device_name)
     model, info, data = houston_block(device, block, clip_model, hsi_bands, n_classes)
@@ -375,8 +375,8 @@ def bench_rss(work: Path, size: int, stride: int, batch_size: int) -> dict[str, 
     scene = write_scene(work / f"rss_scene_{size}", size, n_hsi=4, stride=stride)
     model = write_model(work / f"rss_model_{size}", scene)
     generated = time.perf_counter() - t0
-    load_only = "from cfipt_cli.modelio import load_model; load_model(sys.argv[1])"
-    cli = "from cfipt_cli.app import main; main()"
+    load_only = "from cfipt_cli.contracts.model import load_model; load_model(sys.argv[1])"
+    cli = "from cfipt_cli.cli.app import main; main()"
     cmd = ["-q", "predict", str(scene), "--model", str(model)]
     cmd += ["--out", str(work / f"rss_map_{size}.tif"), "--proba", str(work / f"rss_proba_{size}.tif")]
     cmd += [
@@ -409,9 +409,9 @@ _STANDIN_CHILD = """
 import json, torch
 from pathlib import Path
 from types import SimpleNamespace
-from cfipt_cli.modelio import read_model_info
-from cfipt_cli.prediction import PredictOutputs, PredictSettings, predict_scene
-from cfipt_cli.scene import Scene
+from cfipt_cli.contracts.model import read_model_info
+from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, predict_scene
+from cfipt_cli.contracts.scene import Scene
 scene, info, out, batch = Scene.open(sys.argv[1]), read_model_info(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 class Linear(torch.nn.Module):
     def __init__(self, n_in, n_out):
@@ -433,7 +433,7 @@ def bench_rss_pipeline(work: Path, size: int, batch_size: int) -> dict[str, Any]
     (work / f"standin_out_{size}").mkdir()
     args = [str(scene), str(model), str(work / f"standin_out_{size}"), str(batch_size)]
     rss, seconds, out = _run_measured(_STANDIN_CHILD, args)
-    base_rss, _, _ = _run_measured("import torch, rasterio, cfipt_cli.prediction", [])
+    base_rss, _, _ = _run_measured("import torch, rasterio, cfipt_cli.predict.pipeline", [])
     summary = json.loads(out)
     return {
         "scene": f"{size} x {size} px, 4 HSI + 1 LiDAR bands, every pixel valid, 6 classes, p = 11",

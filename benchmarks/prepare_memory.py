@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cfipt_cli.synthetic import write_large_scene
+from cfipt_cli.testing.synthetic import write_large_scene
 
 
 def _size(paths: list[Path]) -> int:

@@ -6,7 +6,7 @@ Usage:
                                                      #   Houston configuration (600 samples, 15 classes,
                                                      #   C=144, D=1, p=11, ViT-B-16, bf16), random weights
 
-Each step is what `cfipt_cli.training.Trainer.run_epoch` does per batch: forward under autocast,
+Each step is what `cfipt_cli.train.loop.Trainer.run_epoch` does per batch: forward under autocast,
 CF-IPT loss, backward, AdamW step. The data are random patches already in memory (training caches its
 patches), so the figures measure the model, not the disk. Prints one JSON line per configuration.
 """
@@ -43,7 +43,7 @@ def measure(
     """Time `steps` training steps (after `warmup` untimed ones); returns samples/s and s/step."""
     import torch
 
-    from cfipt_cli.devices import autocast, resolve_device
+    from cfipt_cli.compute.devices import autocast, resolve_device
     from models import CFIPT, CFIPTConfig, cfipt_loss
 
     torch.manual_seed(0)

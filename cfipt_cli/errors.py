@@ -1,7 +1,7 @@
 """The one exception family of cfipt.
 
 Every expected failure raises a `CfiptError` subclass; the CLI catches them in one place
-(`cfipt_cli.app.main`) and turns them into one line on stderr and an exit code. Each subclass also
+(`cfipt_cli.cli.app.main`) and turns them into one line on stderr and an exit code. Each subclass also
 inherits the builtin it refines, so library callers can catch `FileNotFoundError`, `ValueError`, ...
 """
 
@@ -40,7 +40,7 @@ class OutputExistsError(CfiptError, FileExistsError):
 
 
 class OutputBusyError(CfiptError, BlockingIOError):
-    """Another cfipt run holds the lock of this output (see `cfipt_cli.outputs.locked_outputs`)."""
+    """Another cfipt run holds the lock of this output (see `cfipt_cli.io.outputs.locked_outputs`)."""
 
 
 class OutputNotWritableError(CfiptError, PermissionError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cfipt_cli.synthetic import make_scene
+from cfipt_cli.testing.synthetic import make_scene
 
 HERE = Path(__file__).resolve().parent
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cfipt_cli.classes import ClassTable
+from cfipt_cli.io.classes import ClassTable
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def table(names: Sequence[str]) -> ClassTable:
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     """Run `cfipt ARGS`; returns (exit code, stdout, stderr)."""
-    from cfipt_cli.app import main
+    from cfipt_cli.cli.app import main
 
     def run(*args: str | Path) -> tuple[int, str, str]:
         with pytest.raises(SystemExit) as info:

@@ -22,7 +22,7 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
-from cfipt_cli.classes import ClassTable
+from cfipt_cli.io.classes import ClassTable
 
 UTM = "EPSG:32618"
 # A 10 m grid in UTM 18N (the area of the rasterio sample files).

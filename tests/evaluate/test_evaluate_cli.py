@@ -10,8 +10,8 @@ import pytest
 from affine import Affine
 from evaluate_builders import GRID_TRANSFORM, perturb, write_raster, write_scene
 
-from cfipt_cli.classes import ClassTable
-from cfipt_cli.reports import markdown_grid, read_confusion_csv
+from cfipt_cli.evaluate.reports import markdown_grid, read_confusion_csv
+from cfipt_cli.io.classes import ClassTable
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from evaluate_builders import GRID_TRANSFORM, UTM, perturb, shared_file, write_r
 from rasterio.warp import transform, transform_bounds
 from sklearn import metrics as sk
 
-from cfipt_cli.classes import ClassInfo, ClassTable, default_colour
 from cfipt_cli.errors import CfiptUsageError, DataError
-from cfipt_cli.evaluate import evaluate_map, load_class_table
+from cfipt_cli.evaluate.pipeline import evaluate_map, load_class_table
+from cfipt_cli.io.classes import ClassInfo, ClassTable, default_colour
 
 HOUSTON_NAMES = [
     "Healthy grass", "Stressed grass", "Synthetic grass", "Trees", "Soil", "Water", "Residential",

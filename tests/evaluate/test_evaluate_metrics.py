@@ -1,4 +1,4 @@
-"""cfipt_cli.metrics against scikit-learn, on arrays (no files)."""
+"""cfipt_cli.evaluate.metrics against scikit-learn, on arrays (no files)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics as sk
 
 from cfipt_cli.errors import DataError
-from cfipt_cli.metrics import accuracy_metrics, cohen_kappa, confusion_matrix, mean_std
+from cfipt_cli.evaluate.metrics import accuracy_metrics, cohen_kappa, confusion_matrix, mean_std
 
 
 def sklearn_figures(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) -> dict:

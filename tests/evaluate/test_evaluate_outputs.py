@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from evaluate_builders import perturb, write_raster, write_scene
 
-from cfipt_cli.classes import ClassTable
-from cfipt_cli.reports import markdown_report, markdown_summary
+from cfipt_cli.evaluate.reports import markdown_report, markdown_summary
+from cfipt_cli.io.classes import ClassTable
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_a_run_whose_reference_lacks_the_class_counts_for_no_figure(run_cli, tmp
 
 
 def test_a_figure_defined_in_fewer_runs_says_so_in_the_markdown(tmp_path):
-    from cfipt_cli.evaluate import summarise_runs
+    from cfipt_cli.evaluate.pipeline import summarise_runs
 
     a = _report(tmp_path / "a.json", [_class(0.8, 0.6, 0.7)])
     b = _report(tmp_path / "b.json", [_class(0.0, None, 0.0)])  # in the reference, never predicted
@@ -124,7 +124,7 @@ def test_a_figure_defined_in_fewer_runs_says_so_in_the_markdown(tmp_path):
 # ------------------------------------------------------------------------------------ Markdown cells
 @pytest.mark.parametrize("name", ["Wa\nter", "Water | Sea", "Tab\there", "Line\r\nbreak"])
 def test_class_names_never_break_the_markdown_tables(tmp_path, name):
-    from cfipt_cli.evaluate import summarise_runs
+    from cfipt_cli.evaluate.pipeline import summarise_runs
 
     report = {
         "map": "m\n.tif",
@@ -164,7 +164,7 @@ def test_an_integer_reference_field_out_of_range_is_an_error(tmp_path, values):
     import pandas as pd
 
     from cfipt_cli.errors import DataError
-    from cfipt_cli.evaluate import _vector_ids
+    from cfipt_cli.evaluate.pipeline import _vector_ids
 
     with pytest.raises(DataError, match=r"class field of .* holds"):
         _vector_ids(pd.Series(values), None, tmp_path / "truth.gpkg")
@@ -227,7 +227,7 @@ def test_summary_checks_every_key_it_reads_one_line_naming_file_and_key(run_cli,
 
 
 def test_summary_reads_a_report_as_cfipt_writes_it(tmp_path):
-    from cfipt_cli.report_schema import read_report
+    from cfipt_cli.evaluate.report_schema import read_report
 
     report = read_report(_good_report(tmp_path / "r.json", kappa=None, **{"classes.1.user_accuracy": None}))
     assert report["kappa"] is None  # undefined figures are null, and allowed

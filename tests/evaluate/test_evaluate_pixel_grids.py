@@ -14,8 +14,8 @@ import scipy.io
 from evaluate_builders import perturb, shared_file, write_raster, write_scene, write_v73
 from rasterio.errors import NotGeoreferencedWarning
 
-from cfipt_cli.classes import ClassTable
-from cfipt_cli.evaluate import evaluate_map
+from cfipt_cli.evaluate.pipeline import evaluate_map
+from cfipt_cli.io.classes import ClassTable
 
 PIXEL_GRID = {"crs": None, "transform": None}  # what prepare/predict write for .mat inputs
 

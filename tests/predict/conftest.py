@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from predict_scenes import write_model, write_scene
 
-from cfipt_cli.scene import Scene
+from cfipt_cli.contracts.scene import Scene
 
 
 @pytest.fixture

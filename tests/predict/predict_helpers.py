@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cfipt_cli.modelio import ModelInfo
-from cfipt_cli.scene import Scene
+from cfipt_cli.contracts.model import ModelInfo
+from cfipt_cli.contracts.scene import Scene
 
 
 class PatchLinear(nn.Module):

@@ -127,9 +127,9 @@ def tiny_config(scene: Path, patch_size: int = 5) -> dict[str, Any]:
 
 def write_model(root: Path, scene: Path, patch_size: int = 5, seed: int = 0) -> Path:
     """A complete model folder for `scene`, as `cfipt train` writes it, with untrained random weights."""
-    from cfipt_cli.classes import ClassTable
-    from cfipt_cli.modelio import build_meta, build_network, save_model
-    from cfipt_cli.scene import Scene
+    from cfipt_cli.contracts.model import build_meta, build_network, save_model
+    from cfipt_cli.contracts.scene import Scene
+    from cfipt_cli.io.classes import ClassTable
 
     opened = Scene.open(scene)
     config = tiny_config(scene, patch_size)

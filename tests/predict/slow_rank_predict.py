@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from cfipt_cli.app import main
-from cfipt_cli.prediction import PartStore
+from cfipt_cli.cli.app import main
+from cfipt_cli.predict.pipeline import PartStore
 
 RANK = int(os.environ["RANK"])
 LOG = Path(os.environ["CFIPT_TEST_BLOCKS_DIR"]) / f"rank-{RANK}.txt"

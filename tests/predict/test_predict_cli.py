@@ -15,9 +15,9 @@ import rasterio
 import torch
 from predict_scenes import read_stack, write_model, write_scene
 
-from cfipt_cli.app import main
-from cfipt_cli.classes import ClassTable
-from cfipt_cli.modelio import load_model
+from cfipt_cli.cli.app import main
+from cfipt_cli.contracts.model import load_model
+from cfipt_cli.io.classes import ClassTable
 
 REPO = Path(__file__).resolve().parents[2]
 

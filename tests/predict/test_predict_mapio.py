@@ -12,8 +12,8 @@ import rasterio
 from predict_scenes import TRANSFORM
 from rasterio.crs import CRS
 
-from cfipt_cli import mapio
-from cfipt_cli.classes import ClassTable
+from cfipt_cli.io import mapio
+from cfipt_cli.io.classes import ClassTable
 
 
 def _grid(width: int = 40, height: int = 30) -> mapio.RasterGrid:

@@ -12,10 +12,16 @@ import pytest
 import torch
 from predict_helpers import PatchLinear, model_info
 
-from cfipt_cli import outputs as policy
-from cfipt_cli.app import main
+from cfipt_cli.cli.app import main
 from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE, DataError, InterruptedRun
-from cfipt_cli.prediction import BlockClassifier, PartStore, PredictOutputs, PredictSettings, predict_scene
+from cfipt_cli.io import outputs as policy
+from cfipt_cli.predict.pipeline import (
+    BlockClassifier,
+    PartStore,
+    PredictOutputs,
+    PredictSettings,
+    predict_scene,
+)
 
 CPU = torch.device("cpu")
 

@@ -13,7 +13,7 @@ from predict_helpers import PatchLinear, model_info, reference_ids
 from predict_scenes import read_stack
 
 from cfipt_cli.errors import CfiptUsageError, CheckpointError, OutputExistsError
-from cfipt_cli.prediction import (
+from cfipt_cli.predict.pipeline import (
     Block,
     PartStore,
     PredictOutputs,
@@ -250,8 +250,8 @@ def test_prefetch_keeps_order_reads_ahead_and_reraises():
 def test_a_failed_write_keeps_the_blocks_for_the_rerun(setup, tmp_path, monkeypatch):
     from rasterio.errors import RasterioIOError
 
-    from cfipt_cli import mapio
     from cfipt_cli.errors import CfiptError
+    from cfipt_cli.io import mapio
 
     scene, model, info = setup
     out = tmp_path / "map.tif"
@@ -274,7 +274,7 @@ def test_patches_reach_the_models_device_whichever_way_they_are_cut(device_cut):
     """'meta' stands in for CUDA: host-cut patches (numpy) must still be moved to the model's device."""
     import types
 
-    from cfipt_cli.prediction import Block, BlockClassifier, BlockInput
+    from cfipt_cli.predict.pipeline import Block, BlockClassifier, BlockInput
 
     classes = types.SimpleNamespace(max_id=3)
     info = types.SimpleNamespace(patch_size=3, n_hsi=2, class_ids=[1, 2, 3], classes=classes)

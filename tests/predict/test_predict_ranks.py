@@ -12,7 +12,7 @@ import rasterio
 import torch
 from predict_helpers import PatchLinear, model_info
 
-from cfipt_cli.prediction import (
+from cfipt_cli.predict.pipeline import (
     BlockClaims,
     PartStore,
     PredictOutputs,
@@ -130,7 +130,8 @@ def test_torchrun_ranks_pick_their_gpu_backend_and_timeout(
 
     import torch.distributed as dist
 
-    from cfipt_cli import devices, prediction
+    from cfipt_cli.compute import devices
+    from cfipt_cli.predict import pipeline as prediction
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")

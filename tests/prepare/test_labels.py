@@ -11,11 +11,11 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from cfipt_cli.classes import ClassTable
+from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
-from cfipt_cli.labels import integer_class_ids, read_class_names
-from cfipt_cli.prepare import prepare_scene
-from cfipt_cli.scene import Scene
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.prepare.labels import integer_class_ids, read_class_names
+from cfipt_cli.prepare.pipeline import prepare_scene
 
 
 def _labels(out):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cfipt_cli import outputs as policy
 from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE
+from cfipt_cli.io import outputs as policy
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -67,7 +67,7 @@ def test_an_out_below_a_file_is_one_line(run_cli, scene_files, tmp_path):
 
 
 def test_ctrl_c_says_nothing_was_written(run_cli, scene_files, tmp_path, monkeypatch):
-    import cfipt_cli.prepare as prepare
+    import cfipt_cli.prepare.pipeline as prepare
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -81,7 +81,7 @@ def test_ctrl_c_says_nothing_was_written(run_cli, scene_files, tmp_path, monkeyp
 def test_a_gdal_write_failure_is_one_line_and_leaves_nothing(run_cli, scene_files, tmp_path, monkeypatch):
     from rasterio.errors import RasterioIOError
 
-    import cfipt_cli.prepare as prepare
+    import cfipt_cli.prepare.pipeline as prepare
 
     def failing(*args, **kwargs):
         raise RasterioIOError("Write failed. See previous exception for details.")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from cfipt_cli.classes import ClassTable
-from cfipt_cli.prepare import prepare_scene
-from cfipt_cli.rasters import sha256_file
-from cfipt_cli.scene import Scene
+from cfipt_cli.contracts.scene import Scene
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.rasters import sha256_file
+from cfipt_cli.prepare.pipeline import prepare_scene
 
 
 def _argv(files, out):

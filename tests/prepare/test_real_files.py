@@ -15,8 +15,8 @@ from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import calculate_default_transform, reproject
 
-from cfipt_cli.prepare import prepare_scene
-from cfipt_cli.scene import Scene
+from cfipt_cli.contracts.scene import Scene
+from cfipt_cli.prepare.pipeline import prepare_scene
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cfipt_cli.errors import CfiptUsageError
-from cfipt_cli.split import SplitParams, n_train_for, split_pixels
+from cfipt_cli.prepare.split import SplitParams, n_train_for, split_pixels
 
 WIDTH = 60
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from train_helpers import write_scene
 
-from cfipt_cli.app import main
-from cfipt_cli.modelio import read_model_info
+from cfipt_cli.cli.app import main
+from cfipt_cli.contracts.model import read_model_info
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 
@@ -124,7 +124,7 @@ def unfinished(small_scene, tmp_path):
     """A 2-epoch run stopped after epoch 1, as Ctrl-C leaves it."""
     from train_helpers import tiny_config
 
-    from cfipt_cli.training import TrainingInterrupted, train_model
+    from cfipt_cli.train.loop import TrainingInterrupted, train_model
 
     def stop(record):
         raise KeyboardInterrupt
@@ -192,7 +192,7 @@ def test_overwrite_never_replaces_a_file_cfipt_did_not_write(small_scene, tmp_pa
 
 
 def test_a_second_train_on_the_same_out_fails_at_once(small_scene, tmp_path, capsys):
-    from cfipt_cli.outputs import locked_outputs
+    from cfipt_cli.io.outputs import locked_outputs
 
     out = tmp_path / "model"
     with locked_outputs([out]):

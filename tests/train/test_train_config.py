@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cfipt_cli.errors import CfiptUsageError, InputNotFoundError
-from cfipt_cli.trainconfig import TrainConfig, differing_fields, flag_of, read_toml, resolve_config
+from cfipt_cli.train.config import TrainConfig, differing_fields, flag_of, read_toml, resolve_config
 
 
 def test_defaults_follow_the_method():
@@ -87,7 +87,7 @@ def test_differing_fields_ignore_runtime_options():
 def test_every_option_has_a_flag_with_the_same_default():
     import inspect
 
-    from cfipt_cli.commands.train import CONFIG_PARAMS, command
+    from cfipt_cli.cli.commands.train import CONFIG_PARAMS, command
 
     assert sorted(CONFIG_PARAMS.values()) == sorted(TrainConfig.field_names())
     signature = inspect.signature(command).parameters

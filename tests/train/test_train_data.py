@@ -10,11 +10,10 @@ import pytest
 import rasterio
 from train_helpers import write_scene
 
+from cfipt_cli.compute.patches import read_pixel_patches
+from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
-from cfipt_cli.patches import read_pixel_patches
-from cfipt_cli.scene import Scene
-from cfipt_cli.training import lr_at
-from cfipt_cli.trainingdata import (
+from cfipt_cli.train.data import (
     PatchStore,
     augment,
     balanced_batches,
@@ -22,6 +21,7 @@ from cfipt_cli.trainingdata import (
     scene_fingerprint,
     split_validation,
 )
+from cfipt_cli.train.loop import lr_at
 
 
 def test_labelled_pixels_match_the_label_raster(scene_dir):
@@ -102,7 +102,7 @@ def test_augment_applies_one_dihedral_map_to_all_bands():
 
 @pytest.mark.parametrize("read_block", [256, 7])
 def test_patch_store_cached_equals_read_on_the_fly(scene_dir, monkeypatch, read_block):
-    monkeypatch.setattr("cfipt_cli.trainingdata.READ_BLOCK", read_block)  # 7: many blocks, ragged edges
+    monkeypatch.setattr("cfipt_cli.train.data.READ_BLOCK", read_block)  # 7: many blocks, ragged edges
     scene = Scene.open(scene_dir)
     pixels = labelled_pixels(scene)
     cached = PatchStore(scene, pixels, 5)

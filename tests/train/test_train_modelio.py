@@ -9,10 +9,10 @@ import pytest
 import torch
 from train_helpers import tiny_config, write_scene
 
+from cfipt_cli.contracts.model import load_model, read_model_info
+from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavailableError
-from cfipt_cli.modelio import load_model, read_model_info
-from cfipt_cli.scene import Scene
-from cfipt_cli.training import train_model
+from cfipt_cli.train.loop import train_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 

@@ -11,11 +11,11 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import tiny_config
 
+from cfipt_cli.compute.patches import read_pixel_patches
+from cfipt_cli.contracts.model import load_model, read_model_info
+from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CheckpointError
-from cfipt_cli.modelio import load_model, read_model_info
-from cfipt_cli.patches import read_pixel_patches
-from cfipt_cli.scene import Scene
-from cfipt_cli.training import TrainingInterrupted, resume_config, train_model
+from cfipt_cli.train.loop import TrainingInterrupted, resume_config, train_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 
@@ -147,7 +147,7 @@ def test_interrupt_in_first_epoch_writes_nothing(small_scene, tmp_path, monkeypa
     def interrupted(self, epoch, progress):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cfipt_cli.training.Trainer.run_epoch", interrupted)
+    monkeypatch.setattr("cfipt_cli.train.loop.Trainer.run_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train_model(small_scene, old, tiny_config(epochs=3, seed=5), overwrite=True)
     assert {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()} == before

@@ -14,7 +14,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from cfipt_cli.trainconfig import TrainConfig
+from cfipt_cli.train.config import TrainConfig
 
 CLASS_NAMES = ["Grass", "Trees", "Roads", "Water", "Buildings", "Soil"]
 

@@ -1,0 +1,144 @@
+"""`cfipt predict`: a classification map (GeoTIFF) of a whole prepared scene with a trained model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cfipt_cli.cli.options import AmpOpt, CreationOptions, DeviceOpt, JsonOut, Overwrite
+from cfipt_cli.predict.pipeline import DEFAULT_DIST_TIMEOUT_S
+
+
+def _progress() -> Any:
+    """A tqdm bar on stderr when it is a terminal (rank 0 only under torchrun), else None."""
+    if not sys.stderr.isatty() or os.environ.get("RANK", "0") != "0":
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def on_block(_index: int, done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="block", desc="predict", file=sys.stderr)
+        bar["bar"].update(1)
+        if done == total:
+            bar["bar"].close()
+
+    return on_block
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    """One human line: the map, its size, what was classified, how fast."""
+    rate = summary.get("pixels_per_second")
+    return (
+        f"{summary['outputs']['map']}: {summary['width']} x {summary['height']}, "
+        f"{summary['pixels_classified']} pixels classified, {summary['pixels_nodata']} nodata, "
+        f"{summary['blocks_computed']} of {summary['blocks']} blocks computed"
+        + (f" ({rate:.0f} pixels/s)" if rate else "")
+    )
+
+
+def _report(summary: dict[str, Any], json_out: bool) -> None:
+    """Like `cfipt train`: the human line on stderr (unless -q), the JSON summary on stdout."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    if logging.getLogger("cfipt").getEffectiveLevel() <= logging.WARNING:
+        print(_summary_line(summary), file=sys.stderr)
+    if json_out:
+        print(json.dumps(summary, indent=2))
+
+
+def command(
+    scene: Annotated[
+        Path,
+        typer.Argument(help="A prepared scene folder (cfipt prepare).", metavar="SCENE", show_default=False),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="The classification map (GeoTIFF).", show_default=False, metavar="FILE"
+        ),
+    ],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="The model folder (cfipt train).", metavar="DIR")
+    ] = Path("model"),
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Pixels per forward pass; default 256 on CUDA, 64 on CPU.",
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+    block_size: Annotated[
+        int,
+        typer.Option(
+            "--block-size", min=1, help="Side of the square blocks read and written at once.", metavar="N"
+        ),
+    ] = 512,
+    device: DeviceOpt = "auto",
+    amp: AmpOpt = None,
+    dist_timeout: Annotated[
+        float,
+        typer.Option(
+            "--dist-timeout",
+            min=1,
+            help="Under torchrun: seconds a rank may wait for the others (its last collective).",
+            metavar="SECONDS",
+        ),
+    ] = DEFAULT_DIST_TIMEOUT_S,
+    proba: Annotated[
+        Path | None,
+        typer.Option(
+            "--proba", help="Also write per-class probabilities (float32, a band per class).", metavar="FILE"
+        ),
+    ] = None,
+    confidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--confidence", help="Also write the winning class's probability (float32).", metavar="FILE"
+        ),
+    ] = None,
+    quicklook: Annotated[
+        Path | None,
+        typer.Option(
+            "--quicklook", help="Also write a PNG picture of the map (at most 1024 px).", metavar="FILE"
+        ),
+    ] = None,
+    co: CreationOptions = None,
+    overwrite: Overwrite = False,
+    json_out: JsonOut = False,
+) -> None:
+    """Classify every pixel of SCENE and write a georeferenced map with colours and class names.
+
+    Blocks are read with a halo of p // 2, classified in batches and saved as they finish; rerunning a
+    killed run resumes it. Under `torchrun --nproc-per-node N -m cfipt_cli predict ...` the ranks claim
+    the blocks as they go (nodes sharing a filesystem too) and one map is written. On CUDA the default
+    is bf16 autocast (--no-amp: fp32 with TF32) and batches of 256.
+
+    Example: cfipt predict scene --model model --out map.tif --quicklook map.png
+    """
+    from cfipt_cli.cli.options import parse_creation_options
+    from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, run_predict
+
+    outputs = PredictOutputs(
+        map_path=out,
+        proba_path=proba,
+        confidence_path=confidence,
+        quicklook_path=quicklook,
+        creation_options=parse_creation_options(co),
+        overwrite=overwrite,
+    )
+    settings = PredictSettings(
+        batch_size=batch_size, block_size=block_size, amp=amp, dist_timeout_s=dist_timeout
+    )
+    summary = run_predict(scene, model, outputs, settings, device, on_block=_progress())
+    _report(summary, json_out)

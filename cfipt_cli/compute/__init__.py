@@ -1,0 +1,1 @@
+"""Shared torch-side mechanisms of train and predict: devices and precision defaults, patch cutting."""

@@ -1,0 +1,194 @@
+"""The prepared scene folder: the contract between `cfipt prepare` and train / predict / evaluate.
+
+scene/
+  scene.json         metadata (see README "The scene folder")
+  stack.tif          float32, HSI bands then auxiliary (LiDAR, then SAR) bands, on the HSI grid,
+                     nodata NaN (a pixel invalid in any source is NaN in every band)
+  mask.tif           uint8, 1 = valid in every source, 0 = nodata
+  train_labels.tif   class ids (uint8, uint16 beyond 255), 0 = unlabelled
+  test_labels.tif    class ids, 0 = unlabelled; disjoint from the training pixels
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cfipt_cli.errors import CfiptError, DataError, InputNotFoundError
+from cfipt_cli.io.atomic import read_json_document
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.schema import Document
+
+SCENE_FORMAT = "cfipt-scene"
+SCENE_FORMAT_VERSION = 1
+META_NAME = "scene.json"
+STACK_NAME = "stack.tif"
+MASK_NAME = "mask.tif"
+TRAIN_LABELS_NAME = "train_labels.tif"
+TEST_LABELS_NAME = "test_labels.tif"
+
+
+SOURCES = ("hsi", "lidar", "sar")
+STATISTICS = ("mean", "std", "min", "max")
+
+
+def check_scene_meta(meta: dict[str, Any], path: Path) -> None:
+    """Every key of scene.json that cfipt reads, with its type and its consistency, before any work.
+
+    Raises:
+        DataError: one line naming the first bad key (the scene folder is damaged: prepare it again).
+    """
+    doc = Document(meta, path, "the scene folder is damaged or was edited; prepare it again")
+    doc.integer("format_version", low=1)
+    doc.integer("width", low=1)
+    doc.integer("height", low=1)
+    crs = meta.get("crs")
+    if crs is not None and not isinstance(crs, str):
+        raise doc.error("crs", "a WKT string or null")
+    doc.numbers("transform", length=6)
+    bands = doc.items("bands", dict, low=1)
+    n = len(bands)
+    for i, band in enumerate(bands, start=1):
+        if band.get("index") != i or band.get("source") not in SOURCES:
+            raise doc.error(f"bands[{i - 1}]", f"index {i} and a source among {', '.join(SOURCES)}")
+    layout = [b["source"] for b in bands]
+    roles = doc.mapping("band_roles")  # hsi and aux are read; lidar and sar checked when present
+    n_hsi, n_aux = layout.count("hsi"), n - layout.count("hsi")
+    if layout[:n_hsi] != ["hsi"] * n_hsi or n_hsi < 1 or n_aux < 1:
+        raise doc.error("bands", "at least one hsi band first, then at least one lidar or sar band")
+    expected = {"hsi": n_hsi, "aux": n_aux, "lidar": layout.count("lidar"), "sar": layout.count("sar")}
+    for key, value in expected.items():
+        given = roles.get(key, value if key in ("lidar", "sar") else None)
+        if given != value or isinstance(given, bool):
+            raise doc.error(f"band_roles.{key}", f"{value}, the number of {key} entries in bands")
+    statistics = doc.sub("statistics")
+    for key in STATISTICS:
+        statistics.numbers(key, length=n)
+    if any(v < 0 for v in statistics.data["std"]):
+        raise statistics.error("std", "non-negative numbers")
+    classes = doc.class_table("classes", required=False)  # ids and names, names strings
+    try:
+        ClassTable.from_json(classes)
+    except (CfiptError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise doc.error("classes", f"a valid class table ({exc})") from exc
+
+
+def check_scene_rasters(root: Path, meta: dict[str, Any]) -> None:
+    """The rasters of the folder have the size scene.json gives; stack.tif one band per `bands` entry."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from cfipt_cli.io.mapio import gdal_errors
+
+    size = (int(meta["width"]), int(meta["height"]))
+    for name, count in (
+        (STACK_NAME, len(meta["bands"])),
+        (MASK_NAME, 1),
+        (TRAIN_LABELS_NAME, 1),
+        (TEST_LABELS_NAME, 1),
+    ):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                src = rasterio.open(root / name)
+            with src:
+                shape = (src.width, src.height, src.count)
+        except gdal_errors() as exc:
+            raise DataError(f"{root / name} is unreadable ({exc}); prepare the scene again") from exc
+        if shape != (*size, count):
+            raise DataError(
+                f"{root / name} has {shape[2]} band(s) of {shape[0]} x {shape[1]} px but {META_NAME} "
+                f"describes {count} of {size[0]} x {size[1]}; the scene folder is damaged: prepare it again"
+            )
+
+
+@dataclass
+class Scene:
+    """A prepared scene folder opened for reading (metadata only; rasters are read by path)."""
+
+    root: Path
+    meta: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | Path) -> Scene:
+        """Open and validate a scene folder written by `cfipt prepare`."""
+        root = Path(path)
+        if not root.exists():
+            raise InputNotFoundError(f"scene folder {root} does not exist (run 'cfipt prepare' first)")
+        meta_path = root / META_NAME
+        if not root.is_dir() or not meta_path.exists():
+            raise DataError(f"{root} is not a prepared scene folder (no {META_NAME}); run 'cfipt prepare'")
+        meta = read_json_document(
+            meta_path,
+            SCENE_FORMAT,
+            DataError,
+            unreadable="{path} is unreadable: {exc}",
+            foreign="{path} is not a cfipt scene description",
+        )
+        version = meta.get("format_version")
+        if isinstance(version, int) and version > SCENE_FORMAT_VERSION:
+            raise DataError(f"{root} was written by a newer cfipt (scene format {version})")
+        for name in (STACK_NAME, MASK_NAME, TRAIN_LABELS_NAME, TEST_LABELS_NAME):
+            if not (root / name).exists():
+                raise DataError(f"scene folder {root} is incomplete: {name} is missing")
+        check_scene_meta(meta, meta_path)
+        check_scene_rasters(root, meta)
+        return cls(root=root, meta=meta)
+
+    # Paths
+    @property
+    def stack_path(self) -> Path:
+        return self.root / STACK_NAME
+
+    @property
+    def mask_path(self) -> Path:
+        return self.root / MASK_NAME
+
+    @property
+    def train_labels_path(self) -> Path:
+        return self.root / TRAIN_LABELS_NAME
+
+    @property
+    def test_labels_path(self) -> Path:
+        return self.root / TEST_LABELS_NAME
+
+    # Metadata
+    @property
+    def width(self) -> int:
+        return int(self.meta["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.meta["height"])
+
+    @property
+    def n_hsi(self) -> int:
+        """C: number of HSI bands (the first C bands of the stack)."""
+        return int(self.meta["band_roles"]["hsi"])
+
+    @property
+    def n_aux(self) -> int:
+        """D: number of auxiliary (LiDAR + SAR) bands, after the HSI bands."""
+        return int(self.meta["band_roles"]["aux"])
+
+    @property
+    def band_layout(self) -> list[str]:
+        """Source of each stack band, e.g. ['hsi', 'hsi', ..., 'lidar', 'sar', ...]."""
+        return [str(b["source"]) for b in self.meta["bands"]]
+
+    @property
+    def classes(self) -> ClassTable:
+        return ClassTable.from_json(self.meta.get("classes", []))
+
+    @property
+    def band_mean(self) -> np.ndarray:
+        return np.asarray(self.meta["statistics"]["mean"], dtype=np.float32)
+
+    @property
+    def band_std(self) -> np.ndarray:
+        return np.asarray(self.meta["statistics"]["std"], dtype=np.float32)

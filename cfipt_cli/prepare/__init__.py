@@ -1,0 +1,1 @@
+"""`cfipt prepare`: rasters and labels -> a scene folder (co-registered stack, label rasters, split)."""

@@ -1,0 +1,388 @@
+"""Reference labels on the HSI grid: vector layers (polygons, points) or a label raster.
+
+Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) are reprojected to the
+raster CRS and rasterised window by window with rasterio.features.rasterize. Where features overlap, the
+later feature in the file wins. The class field holds either
+- integer ids in 1..65535, used as the pixel values: a numeric field, or text that is all integers
+  ("3", "+3", "03"); a field holding ids and values that are not ids (0, -3, 70000, 2.5, "1.5", "1e0",
+  True, "Grass") is an error naming those values, never a silent switch to names (which would renumber
+  every class), unless the class-names file names every value (`integer_class_ids`); or
+- names (text), numbered 1..K in sorted order, unless a class-names file gives their ids; a field with
+  no possible id at all ("Grass", "Parking lot 1", or all 0 with a warning) is names.
+Features with an empty class value or no geometry are skipped.
+
+A label raster (GeoTIFF, .mat, ...) holds class ids with 0 = unlabelled; it is put on the HSI grid with
+nearest-neighbour resampling, and its nodata counts as unlabelled. Class names come from a class-names
+file, else the raster's GDAL `.aux.xml` CategoryNames, else "class <id>".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
+from cfipt_cli.io.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour, parse_colour
+from cfipt_cli.io.coreg import AlignedSource, align
+from cfipt_cli.io.rasters import Grid, open_raster
+from cfipt_cli.log import get_logger
+
+log = get_logger(__name__)
+
+VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".sqlite", ".gdb", ".zip"}
+MAX_ID = MAX_CLASS_ID
+
+
+def is_vector(path: str | Path) -> bool:
+    """True when the path names a vector layer (by its suffix), False for a raster."""
+    return Path(path).suffix.lower() in VECTOR_SUFFIXES
+
+
+class LabelSource(Protocol):
+    """What the preparation needs from any label input."""
+
+    path: Path
+    kind: str
+    names: dict[int, str]
+
+    def declared_ids(self) -> set[int] | None: ...
+
+    def read(self, window: Window) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+# ----------------------------------------------------------------------------------------- class names
+def _table_from_json(data: Any, path: Path) -> ClassTable:
+    if isinstance(data, list) and all(isinstance(x, str) for x in data):
+        return ClassTable.from_names(data)
+    if isinstance(data, list):
+        return ClassTable.from_json(data)
+    if isinstance(data, dict):
+        items = []
+        for key, value in data.items():
+            entry = value if isinstance(value, dict) else {"name": value}
+            items.append({"id": int(key), **entry})
+        return ClassTable.from_json(items)
+    raise DataError(f"{path}: expected a list of names, a list of {{id, name, colour}} or a {{id: name}} map")
+
+
+def _table_from_csv(path: Path) -> ClassTable:
+    classes = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            cells = [c.strip() for c in row]
+            if not cells or not cells[0] or cells[0].startswith("#"):
+                continue
+            if not cells[0].lstrip("-").isdigit():
+                continue  # a header row such as "id,name,colour"
+            if len(cells) < 2 or not cells[1]:
+                raise DataError(f"{path}: row {row} needs at least 'id,name'")
+            class_id = int(cells[0])
+            colour = parse_colour(cells[2]) if len(cells) > 2 and cells[2] else default_colour(class_id)
+            classes.append(ClassInfo(class_id, cells[1], colour))
+    return ClassTable(classes)
+
+
+def read_class_names(path: str | Path) -> ClassTable:
+    """Read a class-names file: CSV rows `id,name[,#rrggbb]` or JSON (names list, objects, or id->name).
+
+    Raises:
+        InputNotFoundError: no such file.
+        DataError: malformed content.
+    """
+    file_path = Path(path)
+    if not file_path.is_file():
+        raise InputNotFoundError(f"class-names file {file_path} does not exist")
+    try:
+        if file_path.suffix.lower() == ".json":
+            return _table_from_json(json.loads(file_path.read_text(encoding="utf-8")), file_path)
+        return _table_from_csv(file_path)
+    except (OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"cannot read class names from {file_path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------- vector labels
+def integer_class_ids(
+    values: Any,
+    where: str,
+    names: Mapping[str, int] | None = None,
+    names_option: str | None = "--class-names",
+) -> np.ndarray | None:
+    """Class ids (int64) of a field of integer ids (numbers, or text of integers), None for names.
+
+    Each value is a class id (an integer in 1..65535, as a number or as text such as "7", "+7", "07")
+    or not. A field holding both, ids and values that are not ids (1.5, "1.5", "1e0", 0, 70000, True,
+    "Grass"), is a DataError naming the values that are not ids: using the whole field as names would
+    silently renumber every class. Unless `names` (a class-names file's name -> id) names every value,
+    which then applies as names (`names_option` is the option to name in the message, None for none).
+    A field without any id is names ("Grass", "Parking lot 1"); when its
+    values are all integers (all 0, say) a warning says they are used as names. A boolean field is names.
+    """
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if names and all(_name_of(v) in names for v in values.tolist()):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64)
+        integer = np.isfinite(numbers) & (np.mod(numbers, 1.0) == 0)
+    else:  # text, or mixed objects (a bool among strings reads "True")
+        text = values.astype(str).str.strip()
+        integer = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+        numbers = np.where(integer, pd.to_numeric(text.where(integer, "0")).to_numpy(), np.nan)
+    ids = integer & (numbers >= 1) & (numbers <= MAX_ID)
+    if ids.all():
+        return numbers.astype(np.int64)
+    if not ids.any():  # no value could be an id: names renumber nothing
+        if integer.all():
+            log.warning("%s holds no value in 1..%d; its values are used as class names", where, MAX_ID)
+        return None
+    counts = Counter(_name_of(v) for v in values[~ids].tolist())
+    shown = ", ".join(
+        f"{name!r} ({n} feature{'s' if n > 1 else ''})" for name, n in sorted(counts.items())[:5]
+    )
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    raise DataError(
+        f"{where} holds class ids and values that are not ids: {shown}{more}; "
+        f"use ids only (integers in 1..{MAX_ID}), names only"
+        + (f", or {names_option}" if names_option else "")
+    )
+
+
+def _name_of(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+@dataclass
+class VectorLabels:
+    """Vector features with one class id each, in the raster CRS, rasterised on demand per window."""
+
+    path: Path
+    field: str
+    grid: Grid
+    geometries: Any  # GeoSeries in the grid's CRS
+    ids: np.ndarray  # class id per geometry
+    names: dict[int, str]
+    all_touched: bool = False
+    kind: str = "vector"
+    skipped: int = 0
+
+    def declared_ids(self) -> set[int] | None:
+        return {int(i) for i in np.unique(self.ids)}
+
+    def read(self, window: Window) -> np.ndarray:
+        """Class ids (uint16, 0 = unlabelled) of the window, burnt from the features that touch it."""
+        from rasterio.features import rasterize
+        from shapely.geometry import box
+
+        height, width = int(window.height), int(window.width)
+        out = np.zeros((height, width), dtype=np.uint16)
+        if len(self.ids) == 0:
+            return out
+        transform = self.grid.window_transform(window)
+        hits = np.sort(self.geometries.sindex.query(box(*self.grid.window_bounds(window))))
+        if hits.size == 0:
+            return out
+        shapes = zip(self.geometries.iloc[hits].to_numpy(), self.ids[hits].tolist(), strict=True)
+        return rasterize(
+            shapes,
+            out_shape=(height, width),
+            transform=transform,
+            fill=0,
+            out=out,
+            all_touched=self.all_touched,
+            dtype="uint16",
+        )
+
+    def close(self) -> None:
+        """Nothing to release (the features are in memory)."""
+
+
+def _read_layer(path: Path) -> Any:
+    import geopandas as gpd
+    import pyogrio.errors
+
+    try:
+        return gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as a vector layer: {exc}") from exc
+
+
+def _assign_ids(
+    raw: Any, path: Path, name_to_id: Mapping[str, int] | None, strict: bool
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Class id per feature (0 = dropped) and the id -> name map, by the rule of the module docstring."""
+    ids = integer_class_ids(raw, f"the label field of {path.name}", name_to_id)
+    if ids is not None:
+        return ids, {}
+    names = [_name_of(v) for v in raw.tolist()]
+    if name_to_id is None:
+        name_to_id = {n: i for i, n in enumerate(sorted(set(names)), start=1)}
+    unknown = sorted(set(names) - set(name_to_id))
+    if unknown and strict:
+        raise DataError(
+            f"{path.name}: class names {unknown} are not in the class table ({sorted(name_to_id)}); "
+            "add them to the class-names file"
+        )
+    if unknown:
+        log.warning(
+            "%s: classes %s are not among the training classes; their features are ignored",
+            path.name,
+            unknown,
+        )
+    mapped = np.array([name_to_id.get(n, 0) for n in names], dtype=np.int64)
+    return mapped, {name_to_id[n]: n for n in set(names) if n in name_to_id}
+
+
+def open_vector_labels(
+    path: str | Path,
+    grid: Grid,
+    label_field: str | None,
+    all_touched: bool = False,
+    name_to_id: Mapping[str, int] | None = None,
+    strict: bool = True,
+) -> VectorLabels:
+    """Read a vector layer, check its class field and CRS, and reproject it to the grid's CRS.
+
+    Args:
+        path: shapefile, GeoPackage, GeoJSON... (first layer).
+        grid: the HSI grid (must be georeferenced).
+        label_field: the attribute holding class names or ids.
+        all_touched: burn every pixel a polygon touches, not only those whose centre is inside.
+        name_to_id: fixed name -> id map (class-names file or training classes); None numbers names 1..K.
+        strict: unknown names are an error (training labels) rather than dropped with a warning (test).
+
+    Raises:
+        DataError: unreadable layer, no CRS, missing field (the message lists the fields), no features.
+    """
+    file_path = Path(path)
+    if not file_path.exists():
+        raise InputNotFoundError(f"label file {file_path} does not exist")
+    if grid.crs is None:
+        raise DataError(
+            f"vector labels ({file_path.name}) need a georeferenced HSI; for .mat inputs or rasters without "
+            "a CRS give the labels as a raster of the same shape"
+        )
+    gdf = _read_layer(file_path)
+    fields = [c for c in gdf.columns if c != gdf.geometry.name]
+    if not label_field:
+        raise CfiptUsageError(
+            f"{file_path.name} is a vector layer: name its class field with --label-field "
+            f"(fields: {', '.join(fields) or 'none'})"
+        )
+    if label_field not in fields:
+        raise DataError(
+            f"label field {label_field!r} is not in {file_path.name}; fields: {', '.join(fields) or 'none'}"
+        )
+    if gdf.crs is None:
+        raise DataError(f"{file_path.name} has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:XXXX) and retry")
+    keep = gdf.geometry.notna() & ~gdf.geometry.is_empty & gdf[label_field].notna()
+    keep &= gdf[label_field].astype(str).str.strip() != ""
+    skipped = int((~keep).sum())
+    if skipped:
+        log.warning("%s: %d features without geometry or class value are skipped", file_path.name, skipped)
+    gdf = gdf[keep]
+    if len(gdf) == 0:
+        raise DataError(f"{file_path.name} holds no feature with a geometry and a {label_field!r} value")
+    ids, names = _assign_ids(gdf[label_field], file_path, name_to_id, strict)
+    gdf = gdf.to_crs(grid.crs)
+    kept = ids > 0
+    geometries = gdf.geometry[kept].reset_index(drop=True)
+    return VectorLabels(
+        file_path, label_field, grid, geometries, ids[kept], names, all_touched, skipped=skipped
+    )
+
+
+# ----------------------------------------------------------------------------------------- raster labels
+@dataclass
+class RasterLabels:
+    """A label raster seen through the HSI grid (nearest neighbour); nodata and NaN read as 0."""
+
+    path: Path
+    aligned: AlignedSource
+    names: dict[int, str] = field(default_factory=dict)
+    kind: str = "raster"
+
+    def declared_ids(self) -> set[int] | None:
+        return None  # only known after reading every window
+
+    def read(self, window: Window) -> np.ndarray:
+        """Class ids (uint16, 0 = unlabelled) of the window."""
+        values = self.aligned.read(window)[0]
+        values = np.nan_to_num(values, nan=0.0)
+        if np.any(values < 0) or np.any(values > MAX_ID) or np.any(np.mod(values, 1.0) != 0):
+            raise DataError(
+                f"label raster {self.path.name} holds values that are not class ids in 0..{MAX_ID}"
+            )
+        return values.astype(np.uint16)
+
+    def close(self) -> None:
+        """Close the raster."""
+        self.aligned.source.close()
+
+
+def open_raster_labels(path: str | Path, grid: Grid, mat_keys: Sequence[str] = ()) -> RasterLabels:
+    """Open a label raster (GeoTIFF, .mat, ...) and check that it can go onto the grid.
+
+    Raises:
+        InputNotFoundError, DataError: missing or unreadable file, several bands, no overlap, CRS mismatch.
+    """
+    source = open_raster(path, "labels", mat_keys=mat_keys)
+    if source.count != 1:
+        source.close()
+        raise DataError(f"label raster {source.path.name} has {source.count} bands; it needs exactly one")
+    try:
+        aligned = align(source, grid, Resampling.nearest)
+    except DataError:
+        source.close()
+        raise
+    names: dict[int, str] = {}
+    if source.kind == "gdal":
+        table = ClassTable.from_aux_xml(source.path)
+        names = {c.id: c.name for c in table} if table else {}
+    return RasterLabels(source.path, aligned, names)
+
+
+def open_labels(
+    path: str | Path,
+    grid: Grid,
+    label_field: str | None = None,
+    all_touched: bool = False,
+    name_to_id: Mapping[str, int] | None = None,
+    strict: bool = True,
+    mat_keys: Sequence[str] = (),
+) -> LabelSource:
+    """Open vector or raster labels (chosen by the file suffix) for the grid; see the module docstring."""
+    if is_vector(path):
+        return open_vector_labels(path, grid, label_field, all_touched, name_to_id, strict)
+    return open_raster_labels(path, grid, mat_keys)
+
+
+def build_class_table(
+    ids: Sequence[int], source_names: Mapping[int, str], user_table: ClassTable | None
+) -> ClassTable:
+    """The scene's class table: the given ids, named by the user's table, else the source, else 'class <id>'."""
+    classes = []
+    for class_id in sorted(ids):
+        if user_table is not None and class_id in user_table.ids:
+            info = next(c for c in user_table if c.id == class_id)
+            classes.append(info)
+            continue
+        name = source_names.get(class_id, f"class {class_id}")
+        classes.append(ClassInfo(class_id, name, default_colour(class_id)))
+    return ClassTable(classes)

@@ -1,0 +1,1 @@
+"""`cfipt train`: a scene folder -> a model folder (prompt tuning of the frozen CLIP)."""
