@@ -74,8 +74,9 @@ def count_parameters(model: nn.Module) -> ParameterReport:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the parameter report of a dataset preset (random backbone weights are enough)."""
-    from models import CFIPT, CFIPTConfig, list_presets, load_preset
     from models.backbone import RandomBackboneWarning
+    from models.cfipt import CFIPT
+    from models.config import CFIPTConfig, list_presets, load_preset
 
     parser = argparse.ArgumentParser(prog="python -m models.params", description=main.__doc__)
     parser.add_argument("--preset", choices=list_presets(), required=True)

@@ -125,7 +125,7 @@ def _runtime_failures() -> tuple[type[BaseException], ...]:
     """OSError, and GDAL's errors when rasterio was loaded (evaluated only when an exception arrives)."""
     failures: tuple[type[BaseException], ...] = (OSError,)
     if "rasterio" in sys.modules:
-        from cfipt_cli.io.mapio import gdal_errors
+        from cfipt_cli.io.gdal import gdal_errors
 
         failures += gdal_errors()
     return failures
@@ -137,7 +137,7 @@ def _failure_line(exc: BaseException) -> str:
         where = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{where}"
     else:
-        from cfipt_cli.io.mapio import gdal_message
+        from cfipt_cli.io.gdal import gdal_message
 
         text = gdal_message(exc)
     return (

@@ -28,8 +28,6 @@ when the backbone it rebuilds does not hash to the fingerprint recorded at train
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +45,7 @@ from cfipt_cli.errors import (
 )
 from cfipt_cli.io.atomic import atomic_dir, atomic_file, read_json_document
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.files import utc_now
 from cfipt_cli.io.schema import Document
 
 if TYPE_CHECKING:
@@ -143,11 +142,6 @@ def _describe_layout(layout: list[str]) -> str:
     for source in layout:
         counts[source] = counts.get(source, 0) + 1
     return " + ".join(f"{n} {source}" for source, n in counts.items()) + " bands"
-
-
-def now_iso() -> str:
-    """UTC time stamp for metadata."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def is_model_folder(path: str | Path) -> bool:
@@ -302,8 +296,8 @@ def build_meta(
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "cfipt_version": __version__,
-        "created": created or now_iso(),
-        "updated": now_iso(),
+        "created": created or utc_now(),
+        "updated": utc_now(),
         "status": status,
         "epochs_done": epochs_done,
         "epochs": int(train_config["epochs"]),
@@ -521,12 +515,3 @@ def restore_checkpoint(
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{ckpt} does not fit this optimizer: {exc}") from exc
     return state
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 hex of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -83,7 +83,7 @@ def check_scene_rasters(root: Path, meta: dict[str, Any]) -> None:
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
-    from cfipt_cli.io.mapio import gdal_errors
+    from cfipt_cli.io.gdal import gdal_errors
 
     size = (int(meta["width"]), int(meta["height"]))
     for name, count in (

@@ -18,7 +18,6 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -30,6 +29,7 @@ from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.evaluate.metrics import AccuracyMetrics, accuracy_metrics, mean_std
 from cfipt_cli.evaluate.report_schema import REPORT_FORMAT, read_reports
 from cfipt_cli.io.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour
+from cfipt_cli.io.files import utc_now
 from cfipt_cli.io.matfiles import MatArray, is_mat, open_mat, variable_names
 from cfipt_cli.log import get_logger
 
@@ -111,7 +111,7 @@ class EvaluationResult:
             "format": REPORT_FORMAT,
             "format_version": FORMAT_VERSION,
             "cfipt_version": __version__,
-            "created": _now(),
+            "created": utc_now(),
             "map": str(self.map_path),
             "reference": {
                 "path": str(self.reference_path),
@@ -140,10 +140,6 @@ class EvaluationResult:
 
 def _finite(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _warn(notes: list[str], message: str) -> None:
@@ -785,7 +781,7 @@ def summarise_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
         "format": SUMMARY_FORMAT,
         "format_version": FORMAT_VERSION,
         "cfipt_version": __version__,
-        "created": _now(),
+        "created": utc_now(),
         "runs": [str(p) for p in paths],
         "n_runs": len(reports),
         "std_ddof": SUMMARY_DDOF,

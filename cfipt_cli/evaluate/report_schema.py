@@ -20,7 +20,6 @@ of runs: the same file given twice (after resolving links, hard links included) 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.io.atomic import read_json_document
+from cfipt_cli.io.files import sha256_file
 from cfipt_cli.io.schema import Document
 from cfipt_cli.log import get_logger
 
@@ -145,7 +145,7 @@ def read_reports(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     by_digest: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)
         first = by_digest.setdefault(digest, path)
         if first is not path:
             log.warning(

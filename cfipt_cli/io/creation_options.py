@@ -309,7 +309,7 @@ def probe_creation_options(
     from rasterio.errors import NotGeoreferencedWarning
     from rasterio.io import MemoryFile
 
-    from cfipt_cli.io.mapio import gdal_errors, gdal_message
+    from cfipt_cli.io.gdal import gdal_errors, gdal_message
 
     small = dict(profile)
     small["width"] = max(1, min(int(profile.get("width", PROBE_SIDE)), PROBE_SIDE))

@@ -64,7 +64,8 @@ def _is_cfipt_geotiff(path: Path) -> bool:
 
     import rasterio
 
-    from cfipt_cli.io.mapio import PRODUCT_TAG, gdal_errors
+    from cfipt_cli.io.gdal import gdal_errors
+    from cfipt_cli.io.mapio import PRODUCT_TAG
 
     try:
         with warnings.catch_warnings():

@@ -7,7 +7,6 @@ A GDAL raster with a geotransform but no CRS is also treated as a pixel grid.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -179,15 +178,6 @@ def open_raster(
     if is_mat(file_path):
         return _open_matfile(file_path, role, nodata, mat_keys)
     return _open_gdal(file_path, role, nodata)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def crs_label(crs: CRS | None) -> str:

@@ -51,6 +51,7 @@ from cfipt_cli.compute.patches import (
 from cfipt_cli.errors import CfiptError, CfiptUsageError, CheckpointError, DataError
 from cfipt_cli.io.atomic import atomic_file
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.files import sha256_file
 from cfipt_cli.log import get_logger
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ def read_block(src: Any, mask: Any, block: Block, halo: int, mean: np.ndarray, s
     """Read, pad and normalise one block; valid = mask == 1 and every band finite at the pixel."""
     from rasterio.windows import Window
 
-    from cfipt_cli.io.mapio import gdal_errors
+    from cfipt_cli.io.gdal import gdal_errors
 
     try:
         raw = read_block_with_halo(src, block.row, block.col, block.height, block.width, halo)
@@ -681,7 +682,7 @@ def _write_outputs(
     store: PartStore, blocks: list[Block], grid: Any, classes: ClassTable, outputs: PredictOutputs
 ) -> dict[int, int]:
     """`assemble` and the quicklook; a GDAL or OS failure keeps the parts and says how to resume."""
-    from cfipt_cli.io.mapio import gdal_errors
+    from cfipt_cli.io.gdal import gdal_errors
 
     failures: tuple[type[Exception], ...] = (*gdal_errors(), OSError)
     try:
@@ -891,12 +892,12 @@ def _run_loaded(
     on_block: BlockCallback | None,
 ) -> dict[str, Any]:
     """Load the model and `predict_scene`, under torch.distributed when torchrun started us."""
-    from cfipt_cli.contracts.model import WEIGHTS_NAME, file_sha256, load_model
+    from cfipt_cli.contracts.model import WEIGHTS_NAME, load_model
 
     ranks, device = init_ranks(device_spec, settings.dist_timeout_s)
     try:
         model, info = load_model(model_dir, device)
-        model_id = file_sha256(Path(model_dir) / WEIGHTS_NAME)
+        model_id = sha256_file(Path(model_dir) / WEIGHTS_NAME)
         return predict_scene(
             scene, model, info, outputs, settings, device, model_id=model_id, ranks=ranks, on_block=on_block
         )

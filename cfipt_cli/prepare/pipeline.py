@@ -14,7 +14,6 @@ import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from cfipt_cli.io.creation_options import (
     probe_creation_options,
     validate_creation_options,
 )
+from cfipt_cli.io.files import sha256_file, utc_now
 from cfipt_cli.io.mapio import class_map_dtype
 from cfipt_cli.io.rasters import (
     DEFAULT_WINDOW,
@@ -53,7 +53,6 @@ from cfipt_cli.io.rasters import (
     crs_label,
     iter_windows,
     open_raster,
-    sha256_file,
     window_slices,
 )
 from cfipt_cli.log import get_logger
@@ -556,7 +555,7 @@ def _scene_meta(
         "format": SCENE_FORMAT,
         "format_version": SCENE_FORMAT_VERSION,
         "cfipt_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "width": grid.width,
         "height": grid.height,
         "crs": grid.crs.to_wkt() if grid.crs is not None else None,

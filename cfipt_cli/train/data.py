@@ -8,7 +8,6 @@ read from the stack when it is used (optionally in DataLoader workers).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from cfipt_cli.compute.patches import extract_patches, normalise, read_block_wit
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.files import sha256_stream
 from cfipt_cli.log import get_logger
 
 log = get_logger(__name__)
@@ -49,10 +49,8 @@ class LabelledPixels:
 
 def scene_fingerprint(scene: Scene) -> str:
     """sha256 of what a training run depends on: the training labels and the stack's description."""
-    digest = hashlib.sha256()
     with scene.train_labels_path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
+        digest = sha256_stream(handle)
     keys = ("width", "height", "bands", "band_roles", "classes", "statistics", "transform")
     digest.update(json.dumps({k: scene.meta.get(k) for k in keys}, sort_keys=True).encode())
     return digest.hexdigest()

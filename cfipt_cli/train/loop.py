@@ -43,6 +43,7 @@ from cfipt_cli.errors import (
     InputNotFoundError,
     OutputExistsError,
 )
+from cfipt_cli.io.files import utc_now
 from cfipt_cli.log import get_logger
 from cfipt_cli.train.config import RUNTIME_FIELDS, TrainConfig, differing_fields, flag_of
 from cfipt_cli.train.data import (
@@ -185,7 +186,7 @@ class RunState:
     epoch: int = 0
     step: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
-    created: str = field(default_factory=modelio.now_iso)
+    created: str = field(default_factory=utc_now)
 
 
 class Trainer:

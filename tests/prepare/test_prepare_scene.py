@@ -10,7 +10,7 @@ import rasterio
 
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.io.rasters import sha256_file
+from cfipt_cli.io.files import sha256_file
 from cfipt_cli.prepare.pipeline import prepare_scene
 
 

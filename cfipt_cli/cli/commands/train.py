@@ -170,7 +170,7 @@ def _train_locked(
     """`train_model` under the output policy: `--out` not over the scene, only a model replaced, locked."""
     from cfipt_cli.errors import DataError
     from cfipt_cli.io import outputs as policy
-    from cfipt_cli.io.mapio import gdal_errors, gdal_message
+    from cfipt_cli.io.gdal import gdal_errors, gdal_message
     from cfipt_cli.train.loop import train_model
 
     output = policy.Output(out, "--out", policy.MODEL)
