@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.gtiff import class_map_dtype, geotiff_profile
+from cfipt_cli.io.rasters import Grid
 
 MAP_NODATA = 0
 PRODUCT_TAG = "CFIPT_PRODUCT"
@@ -40,47 +41,16 @@ DEFAULT_CREATION_OPTIONS: dict[str, str] = {
 OVERVIEW_MIN_SIDE = 256
 
 
-@dataclass(frozen=True)
-class RasterGrid:
-    """The pixel grid of a scene: size, CRS (None when not georeferenced) and affine transform."""
-
-    width: int
-    height: int
-    crs: Any
-    transform: Any
-
-
-def class_map_dtype(max_id: int) -> str:
-    """The smallest unsigned type holding every class id: 'uint8' up to 255, 'uint16' beyond."""
-    return "uint8" if max_id <= 255 else "uint16"
-
-
-def geotiff_profile(
-    grid: RasterGrid,
-    dtype: str,
-    count: int,
-    nodata: float,
-    creation_options: Mapping[str, str] | None = None,
+def _profile(
+    grid: Grid, dtype: str, count: int, nodata: float, creation_options: Mapping[str, str] | None
 ) -> dict[str, Any]:
-    """A rasterio GTiff profile: the grid, defaults (tiled 512, DEFLATE), then user `--co` options."""
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": count,
-        "dtype": dtype,
-        "nodata": nodata,
-        "transform": grid.transform,
-    }
-    if grid.crs is not None:
-        profile["crs"] = grid.crs
+    """The GTiff profile of a predict output: the defaults (tiled 512, DEFLATE), then the user's `--co`."""
     options = {**DEFAULT_CREATION_OPTIONS, **{k.upper(): v for k, v in (creation_options or {}).items()}}
-    profile.update({k.lower(): v for k, v in options.items()})
-    return profile
+    return geotiff_profile(grid, count, dtype, nodata, {k.lower(): v for k, v in options.items()})
 
 
 def check_creation_options(
-    grid: RasterGrid,
+    grid: Grid,
     dtype: str,
     count: int,
     creation_options: Mapping[str, str],
@@ -100,7 +70,7 @@ def check_creation_options(
     from cfipt_cli.io.creation_options import probe_creation_options
 
     options = {**(defaults or {}), **creation_options}
-    profile = geotiff_profile(grid, dtype, count, 0, options)
+    profile = _profile(grid, dtype, count, 0, options)
     bands = "1 band" if count == 1 else f"{count} bands"
     probe_creation_options(profile, creation_options, f"{what} ({dtype}, {bands})", max_value)
 
@@ -167,13 +137,13 @@ def tag_product(dst: Any, product: str) -> None:
 
 
 def open_class_map(
-    path: str | Path, grid: RasterGrid, classes: ClassTable, creation_options: Mapping[str, str] | None
+    path: str | Path, grid: Grid, classes: ClassTable, creation_options: Mapping[str, str] | None
 ) -> Any:
     """Create the class map (one band of class ids, nodata 0) for writing; returns the rasterio dataset."""
     import rasterio
 
     options = class_map_options(creation_options, classes.max_id)
-    profile = geotiff_profile(grid, class_map_dtype(classes.max_id), 1, MAP_NODATA, options)
+    profile = _profile(grid, class_map_dtype(classes.max_id), 1, MAP_NODATA, options)
     dst = rasterio.open(path, "w", **profile)
     dst.set_band_description(1, "class id")
     tag_product(dst, "class map")
@@ -197,13 +167,13 @@ def write_category_names(path: str | Path, classes: ClassTable) -> Path:
 
 
 def open_probabilities(
-    path: str | Path, grid: RasterGrid, classes: ClassTable, creation_options: Mapping[str, str] | None
+    path: str | Path, grid: Grid, classes: ClassTable, creation_options: Mapping[str, str] | None
 ) -> Any:
     """Create a float32 raster with one band per class (band k = class k of the table), NaN nodata."""
     import rasterio
 
     options = {"INTERLEAVE": "BAND", **(creation_options or {})}
-    profile = geotiff_profile(grid, "float32", len(classes), float("nan"), options)
+    profile = _profile(grid, "float32", len(classes), float("nan"), options)
     dst = rasterio.open(path, "w", **profile)
     for band, name in enumerate(classes.names, start=1):
         dst.set_band_description(band, name)
@@ -211,11 +181,11 @@ def open_probabilities(
     return dst
 
 
-def open_confidence(path: str | Path, grid: RasterGrid, creation_options: Mapping[str, str] | None) -> Any:
+def open_confidence(path: str | Path, grid: Grid, creation_options: Mapping[str, str] | None) -> Any:
     """Create a float32 one-band raster for the winning class's probability, NaN nodata."""
     import rasterio
 
-    profile = geotiff_profile(grid, "float32", 1, float("nan"), creation_options)
+    profile = _profile(grid, "float32", 1, float("nan"), creation_options)
     dst = rasterio.open(path, "w", **profile)
     dst.set_band_description(1, "confidence (max class probability)")
     tag_product(dst, "confidence")

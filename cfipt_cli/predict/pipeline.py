@@ -416,7 +416,7 @@ class BlockClassifier:
     ):
         import torch
 
-        from cfipt_cli.io.mapio import class_map_dtype
+        from cfipt_cli.io.gtiff import class_map_dtype
 
         self.model = model.to(device).eval()
         self.device = device
@@ -578,7 +578,7 @@ def predict_scene(
     """
     import rasterio
 
-    from cfipt_cli.io.mapio import RasterGrid
+    from cfipt_cli.io.rasters import Grid
 
     ranks = ranks or Ranks()
     outputs = _validated_outputs(outputs)
@@ -589,7 +589,7 @@ def predict_scene(
     started = time.perf_counter()
     with rasterio.open(scene.stack_path) as src:
         check_compatible(scene, info, src.count)
-        grid = RasterGrid(src.width, src.height, src.crs, src.transform)
+        grid = Grid(src.width, src.height, src.crs, src.transform)
     _check_creation_options(grid, info.classes, outputs, warn=not outputs.creation_options_warned)
     blocks = block_grid(grid.width, grid.height, settings.block_size)
     store = PartStore(outputs.map_path)
@@ -706,6 +706,7 @@ def _check_creation_options(
     its lossless subset in uint8/uint16 (`mapio.class_map_options`), `--proba` and `--confidence` with
     every option in float32. `warn`: say which options apply to the float rasters only."""
     from cfipt_cli.io import mapio
+    from cfipt_cli.io.gtiff import class_map_dtype
 
     co = outputs.creation_options
     max_id = classes.max_id
@@ -713,7 +714,7 @@ def _check_creation_options(
     notes = mapio.check_class_map_options(co, max_id, floats, outputs.map_path.name)
     map_co = mapio.class_map_options(co, max_id)
     mapio.check_creation_options(
-        grid, mapio.class_map_dtype(max_id), 1, map_co, outputs.map_path.name, max_value=max_id
+        grid, class_map_dtype(max_id), 1, map_co, outputs.map_path.name, max_value=max_id
     )
     if outputs.proba_path is not None:
         band = {"INTERLEAVE": "BAND"}
@@ -727,13 +728,13 @@ def _check_creation_options(
 
 
 def _scene_grid(scene: Scene) -> Any:
-    """The scene's pixel grid (a `mapio.RasterGrid`), read from its stack."""
+    """The scene's pixel grid (a `Grid`), read from its stack."""
     import rasterio
 
-    from cfipt_cli.io.mapio import RasterGrid
+    from cfipt_cli.io.rasters import Grid
 
     with rasterio.open(scene.stack_path) as src:
-        return RasterGrid(src.width, src.height, src.crs, src.transform)
+        return Grid(src.width, src.height, src.crs, src.transform)
 
 
 def _validated_outputs(outputs: PredictOutputs) -> PredictOutputs:

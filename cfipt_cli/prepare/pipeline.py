@@ -44,7 +44,7 @@ from cfipt_cli.io.creation_options import (
     validate_creation_options,
 )
 from cfipt_cli.io.files import sha256_file, utc_now
-from cfipt_cli.io.mapio import class_map_dtype
+from cfipt_cli.io.gtiff import class_map_dtype, geotiff_profile
 from cfipt_cli.io.rasters import (
     DEFAULT_WINDOW,
     Grid,
@@ -145,7 +145,7 @@ def _check_options(
 
 def _probe_stack_options(grid: Grid, n_bands: int, creation: dict[str, str]) -> None:
     """GDAL creates stack.tif with the `--co` options (over STACK_OPTIONS) without complaint, or exit 2."""
-    profile = _profile(grid, n_bands, "float32", float("nan"), {**STACK_OPTIONS, **creation})
+    profile = geotiff_profile(grid, n_bands, "float32", float("nan"), {**STACK_OPTIONS, **creation})
     probe_creation_options(profile, creation, f"{STACK_NAME} (float32, {n_bands} bands)")
 
 
@@ -217,23 +217,6 @@ def _band_descriptions(n_hsi: int, aux: Sequence[_Aux]) -> list[tuple[str, int, 
     return bands
 
 
-def _profile(
-    grid: Grid, count: int, dtype: str, nodata: float | None, options: dict[str, str]
-) -> dict[str, Any]:
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": count,
-        "dtype": dtype,
-        "nodata": nodata,
-        **options,
-    }
-    if grid.crs is not None:
-        profile.update(crs=grid.crs, transform=grid.transform)
-    return profile
-
-
 def _windowed_pass(
     folder: Path,
     grid: Grid,
@@ -250,8 +233,8 @@ def _windowed_pass(
     band_valid = np.zeros(len(bands), dtype=np.int64)
     train, test = _LabelPixels(), _LabelPixels()
     windows = list(iter_windows(grid.height, grid.width, window_size))
-    stack_profile = _profile(grid, len(bands), "float32", float("nan"), {**STACK_OPTIONS, **creation})
-    mask_profile = _profile(grid, 1, "uint8", None, SMALL_OPTIONS)
+    stack_profile = geotiff_profile(grid, len(bands), "float32", float("nan"), {**STACK_OPTIONS, **creation})
+    mask_profile = geotiff_profile(grid, 1, "uint8", None, SMALL_OPTIONS)
     with (
         rasterio.open(folder / STACK_NAME, "w", **stack_profile) as stack_ds,
         rasterio.open(folder / MASK_NAME, "w", **mask_profile) as mask_ds,
@@ -333,7 +316,7 @@ def _write_labels(
     dtype = class_map_dtype(table.max_id)
     order = np.argsort(index, kind="stable")
     index, classes = index[order], classes[order]
-    with rasterio.open(path, "w", **_profile(grid, 1, dtype, 0, SMALL_OPTIONS)) as dst:
+    with rasterio.open(path, "w", **geotiff_profile(grid, 1, dtype, 0, SMALL_OPTIONS)) as dst:
         dst.write_colormap(1, table.colormap())
         for window in iter_windows(grid.height, grid.width, window_size):
             row_off, col_off, height, width = window_slices(window)

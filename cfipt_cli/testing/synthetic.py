@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.warp import transform as transform_coords
 from rasterio.warp import transform_bounds
 
-from cfipt_cli.io.rasters import iter_windows
+from cfipt_cli.io.gtiff import geotiff_profile
+from cfipt_cli.io.rasters import Grid, iter_windows
 
 CLASS_NAMES = ["Trees", "Grass", "Buildings", "Road", "Water", "Soil", "Vineyard", "Railway"]
 HEIGHTS = [9.0, 0.3, 14.0, 0.0, -0.5, 0.2, 2.0, 1.0]  # metres above the terrain, per class
@@ -131,20 +133,6 @@ def _aux_grid(
     )
 
 
-def _aux_profile(transform: Affine, w: int, h: int, crs: str, count: int, nodata: float) -> dict[str, Any]:
-    """GTiff profile of a float32 auxiliary raster on the grid from `_aux_grid`."""
-    return {
-        "driver": "GTiff",
-        "width": w,
-        "height": h,
-        "count": count,
-        "dtype": "float32",
-        "crs": crs,
-        "transform": transform,
-        "nodata": nodata,
-    }
-
-
 def _apply(t: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An affine transform applied to coordinate arrays."""
     return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
@@ -184,7 +172,13 @@ def write_dsm(
 ) -> None:
     """A DSM (terrain + class height) in `crs` at `res` metres, covering the HSI footprint (nodata -9999)."""
     transform, w, h = _aux_grid(hsi_transform, height, width, crs, res)
-    profile = {**_aux_profile(transform, w, h, crs, 1, NODATA_DSM), "tiled": True, "compress": "deflate"}
+    profile = geotiff_profile(
+        Grid(w, h, CRS.from_user_input(crs), transform),
+        1,
+        "float32",
+        NODATA_DSM,
+        {"tiled": True, "compress": "deflate"},
+    )
     with rasterio.open(path, "w", **profile) as dst:
         for win in iter_windows(h, w, window):
             rows, cols = np.mgrid[
@@ -216,22 +210,18 @@ def write_sar(
     means = rng.uniform(-22.0, -4.0, size=(2, len(CLASS_NAMES)))
     sar = means[:, np.maximum(classes, 1) - 1] + rng.normal(0.0, 0.8, size=(2, h, w))
     sar[:, classes == 0] = np.nan
-    with rasterio.open(path, "w", **_aux_profile(transform, w, h, crs, 2, float("nan"))) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        **geotiff_profile(Grid(w, h, CRS.from_user_input(crs), transform), 2, "float32", float("nan")),
+    ) as dst:
         dst.write(sar.astype(np.float32))
         dst.descriptions = ("VV", "VH")
 
 
 def _write_hsi(path: Path, cube: np.ndarray, transform: Affine, crs: str | None) -> None:
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": cube.shape[2],
-        "height": cube.shape[1],
-        "count": cube.shape[0],
-        "dtype": "float32",
-        "nodata": float("nan"),
-    }
-    if crs is not None:
-        profile.update(crs=crs, transform=transform)
+    grid = Grid(cube.shape[2], cube.shape[1], CRS.from_user_input(crs) if crs else None, transform)
+    profile = geotiff_profile(grid, cube.shape[0], "float32", float("nan"))
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(cube)
 
@@ -379,20 +369,10 @@ def write_large_scene(
     cells = cell_classes(-(-height // cell), -(-width // cell), n_classes, seed)
     signatures = class_signatures(n_classes, n_bands, seed)
     rng = np.random.default_rng(seed)
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": n_bands,
-        "dtype": "int16",
-        "crs": HSI_CRS,
-        "transform": transform,
-        "nodata": -9999,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "bigtiff": "IF_SAFER",
-    }
+    options = {"tiled": True, "blockxsize": 256, "blockysize": 256, "bigtiff": "IF_SAFER"}
+    profile = geotiff_profile(
+        Grid(width, height, CRS.from_user_input(HSI_CRS), transform), n_bands, "int16", -9999, options
+    )
     with rasterio.open(out / "hsi.tif", "w", **profile) as dst:
         for win in iter_windows(height, width, window):
             rows, cols = np.mgrid[

@@ -262,9 +262,10 @@ def test_each_output_gets_exactly_the_options_it_is_probed_with():
 def test_the_probe_writes_pixels_as_the_output_will(tmp_path):
     from rasterio.transform import from_origin
 
-    from cfipt_cli.io.mapio import RasterGrid, check_creation_options
+    from cfipt_cli.io.mapio import check_creation_options
+    from cfipt_cli.io.rasters import Grid
 
-    grid = RasterGrid(40, 30, None, from_origin(0, 30, 1, 1))
+    grid = Grid(40, 30, None, from_origin(0, 30, 1, 1))
     check_creation_options(grid, "uint8", 1, {"COMPRESS": "JPEG"})  # uint8 JPEG is fine for GDAL
     with pytest.raises(CfiptUsageError, match=r"GDAL cannot write conf\.tif"):
         check_creation_options(grid, "float32", 1, {"COMPRESS": "JPEG"}, "conf.tif")

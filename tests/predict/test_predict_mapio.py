@@ -14,10 +14,12 @@ from rasterio.crs import CRS
 
 from cfipt_cli.io import mapio
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.gtiff import class_map_dtype
+from cfipt_cli.io.rasters import Grid
 
 
-def _grid(width: int = 40, height: int = 30) -> mapio.RasterGrid:
-    return mapio.RasterGrid(width, height, CRS.from_epsg(32633), TRANSFORM)
+def _grid(width: int = 40, height: int = 30) -> Grid:
+    return Grid(width, height, CRS.from_epsg(32633), TRANSFORM)
 
 
 def _write_map(path, classes: ClassTable, ids: np.ndarray, co=None) -> None:
@@ -29,8 +31,8 @@ def _write_map(path, classes: ClassTable, ids: np.ndarray, co=None) -> None:
 
 
 def test_class_map_dtype_boundary():
-    assert mapio.class_map_dtype(255) == "uint8"
-    assert mapio.class_map_dtype(256) == "uint16"
+    assert class_map_dtype(255) == "uint8"
+    assert class_map_dtype(256) == "uint16"
 
 
 def test_map_has_palette_names_overviews_and_georeference(tmp_path):
