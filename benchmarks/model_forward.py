@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    import models  # noqa: F401  (registers cfipt-tiny)
+    import models.backbone  # noqa: F401  (registers cfipt-tiny)
 
     device = resolve_device(args.device)
     rows: list[dict[str, Any]] = []

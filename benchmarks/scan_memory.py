@@ -24,16 +24,16 @@ def _child(policy: str, batch: int) -> None:
 
     import torch
 
-    import models.mamba as mamba
+    import models.scan as scan
     from models import CFIPT, CFIPTConfig
 
     if policy == "parallel":
-        mamba_settings = mamba._solver_settings
+        auto_settings = scan._solver_settings
 
         def always_parallel(u, d_state, chunk_size, parallel, needs_grad):  # type: ignore[no-untyped-def]
-            return mamba_settings(u, d_state, chunk_size, True, needs_grad)
+            return auto_settings(u, d_state, chunk_size, True, needs_grad)
 
-        mamba._solver_settings = always_parallel
+        scan._solver_settings = always_parallel
     torch.set_num_threads(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

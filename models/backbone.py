@@ -1,7 +1,7 @@
 """The frozen open_clip backbone: model names, weights (tag, local file or none) and fingerprints.
 
-`import models` registers the package's own open_clip configs (`model_configs/*.json`, e.g.
-`cfipt-tiny`) with open_clip, so they are created like any built-in name.
+Importing this module (every network does) registers the package's own open_clip configs
+(`model_configs/*.json`, e.g. `cfipt-tiny`) with open_clip, so they are created like any built-in name.
 """
 
 from __future__ import annotations
@@ -264,3 +264,6 @@ def state_fingerprint(module: nn.Module) -> str:
         digest.update(f"{key}|{data.dtype}|{tuple(tensor.shape)}\n".encode())
         digest.update(data.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+register_model_configs()  # at import: every network loads this module before it creates a backbone

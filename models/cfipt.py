@@ -5,7 +5,7 @@
     P_VT, P_TV      = V-TPI(P_sp, P_sa)            deep prompts + S2GPT (trainable)
     logits          = scale * cos(CLIP_v(image; P_VT), CLIP_t(class texts; P_TV))   (frozen CLIP)
 
-Ablation variants are chosen at construction by swapping modules (see `models.config.VARIANTS`).
+Ablation variants are chosen at construction by swapping modules (see `models.variants.VARIANTS`).
 """
 
 from __future__ import annotations

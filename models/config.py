@@ -16,24 +16,13 @@ from typing import Any
 
 from models.errors import ModelSettingError
 from models.iae import LAST_ACTIVATIONS
+from models.variants import VARIANTS
 
-__all__ = ["PRESET_DIR", "TEXT_PRECISIONS", "VARIANTS", "CFIPTConfig", "list_presets", "load_preset"]
+__all__ = ["PRESET_DIR", "TEXT_PRECISIONS", "CFIPTConfig", "list_presets", "load_preset"]
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
 TEXT_PRECISIONS = ("float32", "autocast")
-
-# The paper's ablation variants (Table "ablations" of method.md); each is one switch.
-VARIANTS: dict[str, str] = {
-    "full": "the complete CF-IPT",
-    "1": "P_sp and P_sa replaced by all-ones matrices (fusion and prompt guidance)",
-    "2": "MFPG fusion (value residual + AMFF) replaced by channel concatenation",
-    "3": "IAE replaced by parameter-free band-group averaging + bilinear upsampling",
-    "4a": "vision prompts only (no text prompts, no interaction)",
-    "4b": "text prompts only (no vision prompts, no interaction)",
-    "4c": "prompts in both branches without interaction (no S2GPT)",
-    "4d": "S2GPT Mamba replaced by a Transformer encoder layer",
-}
 
 
 def _unknown_name_error(kind: str, name: str, valid: list[str]) -> ModelSettingError:

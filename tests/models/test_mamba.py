@@ -11,7 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import models.mamba as mamba_module
-from models.mamba import Mamba, selective_scan, selective_scan_bidirectional, selective_scan_reference
+import models.scan as scan_module
+from models.fused_kernels import FusedKernels
+from models.mamba import Mamba
+from models.scan import selective_scan, selective_scan_bidirectional, selective_scan_reference
 
 
 def scan_inputs(batch: int, d_inner: int, d_state: int, length: int, seed: int = 0) -> dict[str, Any]:
@@ -196,13 +199,13 @@ def test_streaming_scan_without_gradient_matches_reference(
 
 def test_streaming_scan_is_used_only_without_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    streaming = mamba_module._selective_scan_streaming
+    streaming = scan_module.selective_scan_streaming
 
     def spy(*args: Any, **kwargs: Any) -> Tensor:
         calls.append("stream")
         return streaming(*args, **kwargs)
 
-    monkeypatch.setattr(mamba_module, "_selective_scan_streaming", spy)
+    monkeypatch.setattr(scan_module, "selective_scan_streaming", spy)
     inputs = scan_inputs(batch=1, d_inner=2, d_state=3, length=9)
     out = selective_scan(**inputs, parallel=False)  # inputs require grad: autograd path
     assert out.requires_grad and calls == []
@@ -350,7 +353,7 @@ def test_fused_kernels_never_used_for_cpu_tensors(monkeypatch: pytest.MonkeyPatc
     def cuda_only(*args: object, **kwargs: object) -> Tensor:
         raise AssertionError("fused kernel called for a CPU tensor")
 
-    kernels = mamba_module.FusedKernels({"mamba_inner_fn": cuda_only, "selective_scan_fn": cuda_only}, None)
+    kernels = FusedKernels({"mamba_inner_fn": cuda_only, "selective_scan_fn": cuda_only}, None)
     monkeypatch.setattr(mamba_module, "KERNELS", kernels)
     block = Mamba(8, d_state=4)
     out = block(torch.randn(1, 5, 8))

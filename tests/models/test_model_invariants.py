@@ -18,12 +18,14 @@ import torch
 from cfipt_model_helpers import build, patches
 from torch import nn
 
-from models import CFIPT, CFIPTConfig, RandomBackboneWarning, cfipt_loss
+from models import CFIPT, CFIPTConfig, RandomBackboneWarning, cfipt_loss, fused_kernels, scan
 from models import mamba as mamba_module
 from models.errors import ModelSettingError
+from models.fused_kernels import FusedKernels, FusedKernelWarning
 from models.iae import IAE, plan_upsampling
-from models.mamba import FusedKernels, FusedKernelWarning, Mamba, selective_scan, selective_scan_reference
+from models.mamba import Mamba
 from models.mfpg import SpatialPromptMatrix, SpectralPromptMatrix
+from models.scan import selective_scan, selective_scan_reference
 
 IMAGE_SIZES = (32, 64, 96, 128, 160, 192, 224, 240, 256, 288, 320, 336, 384, 448, 512)
 PATCH_SIZES = range(3, 28)
@@ -311,12 +313,12 @@ def test_inference_scan_never_takes_the_parallel_solver_on_any_device():
     """
     for device in ("cpu", "meta"):
         u = torch.empty(256 * 9, 12, 768, device=device)  # a predict batch of S2GPT sequences
-        assert mamba_module._solver_settings(u, 16, None, None, needs_grad=False)[0] is False
+        assert scan._solver_settings(u, 16, None, None, needs_grad=False)[0] is False
     small = torch.empty(4, 12, 768, device="meta")
-    assert mamba_module._solver_settings(small, 16, None, None, needs_grad=True) == (True, 8)
+    assert scan._solver_settings(small, 16, None, None, needs_grad=True) == (True, 8)
     huge = torch.empty(32 * 9 * 2, 12, 768, device="meta")  # training batch 32: > PARALLEL_SOLVER_BYTES
-    assert mamba_module._solver_settings(huge, 16, None, None, needs_grad=True)[0] is False
-    assert mamba_module._solver_settings(torch.empty(4, 12, 768), 16, None, None, True)[0] is False
+    assert scan._solver_settings(huge, 16, None, None, needs_grad=True)[0] is False
+    assert scan._solver_settings(torch.empty(4, 12, 768), 16, None, None, True)[0] is False
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
@@ -366,7 +368,7 @@ def test_a_kernel_failure_that_breaks_the_cuda_context_is_raised(monkeypatch):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
     kernels = FusedKernels({"selective_scan_fn": broken}, None, devices=("cpu",))
-    monkeypatch.setattr(mamba_module, "_cuda_context_broken", lambda: True)
+    monkeypatch.setattr(fused_kernels, "_cuda_context_broken", lambda: True)
     with pytest.raises(RuntimeError, match="illegal memory access"):
         kernels.call("selective_scan_fn")
     assert "selective_scan_fn" in kernels.functions  # nothing was dropped or warned about
