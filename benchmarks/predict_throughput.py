@@ -147,7 +147,8 @@ def mask_grid(size: int, stride: int) -> np.ndarray:
 
 def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", seed: int = 0) -> Path:
     """A model folder as `cfipt train` writes it, with untrained random weights (speed does not care)."""
-    from cfipt_cli.contracts.model import build_meta, build_network, save_model
+    from cfipt_cli.contracts.model import build_network, save_model
+    from cfipt_cli.contracts.model_json import ModelRecord
     from cfipt_cli.contracts.scene import Scene
 
     scene = Scene.open(scene_dir)
@@ -160,7 +161,7 @@ def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", see
     }
     model = build_network(config, seed)
     train = {"epochs": 0, "clip_model": clip_model, "pretrained": "none", "seed": seed, "patch_size": 11}
-    meta = build_meta(
+    record = ModelRecord(
         model_config=config,
         classes=scene.classes,
         scene=scene,
@@ -174,7 +175,7 @@ def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", see
         summary={},
     )
     root.mkdir(parents=True)
-    save_model(root, model, meta)
+    save_model(root, model, record)
     return root
 
 

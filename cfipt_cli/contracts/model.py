@@ -11,9 +11,11 @@ Layout::
                           train_config (resolved TrainConfig), scene (path, fingerprint, pixel counts),
                           dropped_classes, summary (last epoch's figures)
       train_log.jsonl     one JSON record per completed epoch
-      checkpoint/         resume state of the last completed epoch (see `save_checkpoint`)
+      checkpoint/         resume state of the last completed epoch (`cfipt_cli.train.checkpoint`)
 
-Nothing here unpickles: weights and optimizer moments are safetensors, everything else is JSON.
+`save_model(model_dir, model, ModelRecord(...))` writes a folder (the keys of model.json are built
+and checked in `contracts.model_json`); `read_model_info` and `load_model` read one back. Nothing here
+unpickles: weights and optimizer moments are safetensors, everything else is JSON.
 
 Stable API for prediction::
 
@@ -35,18 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cfipt_cli import __version__
-from cfipt_cli.errors import (
-    CfiptError,
-    CheckpointError,
-    InputNotFoundError,
-    WeightsUnavailableError,
-    from_model_error,
+from cfipt_cli.contracts.model_json import (
+    MODEL_FORMAT,
+    STATUS_COMPLETE,
+    ModelRecord,
+    check_model_meta,
 )
-from cfipt_cli.io.atomic import atomic_dir, atomic_file, read_json_document
+from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavailableError, from_model_error
+from cfipt_cli.io.atomic import atomic_file, read_json_document
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.io.files import utc_now
-from cfipt_cli.io.schema import Document
 
 if TYPE_CHECKING:
     import torch
@@ -54,20 +53,9 @@ if TYPE_CHECKING:
     from cfipt_cli.contracts.scene import Scene
     from models import CFIPT
 
-MODEL_FORMAT = "cfipt-model"
-# 2: the network of models/ changed (fidelity fixes): weights of a version-1 folder do not fit it.
-MODEL_FORMAT_VERSION = 2
-CHECKPOINT_FORMAT = "cfipt-checkpoint"
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "model.json"
 LOG_NAME = "train_log.jsonl"
-CHECKPOINT_DIR = "checkpoint"
-CKPT_WEIGHTS = "weights.safetensors"
-CKPT_OPTIMIZER = "optimizer.safetensors"
-CKPT_STATE = "state.json"
-
-STATUS_COMPLETE = "complete"
-STATUS_INCOMPLETE = "incomplete"
 
 
 @dataclass
@@ -174,73 +162,6 @@ def read_model_info(model_dir: str | Path) -> ModelInfo:
     return ModelInfo(root=root, meta=meta)
 
 
-def check_model_meta(meta: dict[str, Any], path: Path) -> None:
-    """Every key of model.json that cfipt reads, with its type and consistency (before any work).
-
-    Raises:
-        CheckpointError: one line: a folder of another format version (older: retrain it), or the first
-            missing, mistyped or inconsistent key.
-    """
-    root = path.parent
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < MODEL_FORMAT_VERSION:
-        raise CheckpointError(
-            f"{root} was made by an older cfipt (model format {version}, this cfipt reads "
-            f"{MODEL_FORMAT_VERSION}) whose network differs; retrain it with 'cfipt train SCENE --out {root} "
-            "--overwrite'"
-        )
-    if version > MODEL_FORMAT_VERSION:
-        raise CheckpointError(f"{root} was written by a newer cfipt (model format {version}); upgrade cfipt")
-    doc = Document(meta, path, "the model folder is damaged or was edited; retrain it", error=CheckpointError)
-    layout = doc.items("band_layout", str, low=2)
-    if any(b not in ("hsi", "lidar", "sar") for b in layout):
-        raise doc.error("band_layout", "hsi, lidar or sar per band")
-    roles = doc.sub("band_roles")
-    n_hsi, n_aux = roles.integer("hsi", low=1), roles.integer("aux", low=1)
-    if n_hsi + n_aux != len(layout) or layout[:n_hsi] != ["hsi"] * n_hsi or "hsi" in layout[n_hsi:]:
-        raise doc.error("band_roles", f"hsi + aux = {len(layout)} bands, the hsi bands first")
-    normalisation = doc.sub("normalisation")
-    normalisation.numbers("mean", length=len(layout))
-    if any(v < 0 for v in normalisation.numbers("std", length=len(layout))):
-        raise normalisation.error("std", "non-negative numbers")
-    patch = doc.integer("patch_size", low=1)
-    if patch % 2 == 0:
-        raise doc.error("patch_size", "an odd number")
-    entries = doc.class_table("classes")  # integer ids, string names, none repeated
-    if not entries:
-        raise doc.error("classes", "at least one class")
-    try:
-        classes = ClassTable.from_json(entries)
-    except (CfiptError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise doc.error("classes", f"a valid class table ({exc})") from exc
-    config = doc.sub("model_config")
-    for key, value in (("hsi_bands", n_hsi), ("aux_bands", n_aux), ("patch_size", patch)):
-        if config.integer(key, low=1) != value:
-            raise config.error(key, f"{value}, as band_roles / patch_size say")
-    # the logits follow model_config.class_names (they are the text prompts): the class table must
-    # name the same classes in the same order, or each id would get another class's pixels
-    if config.items("class_names", str, low=1) != classes.names:
-        raise config.error("class_names", f"the names of 'classes' in their order ({classes.names})")
-    doc.mapping("train_config")
-    backbone = doc.sub("backbone")
-    backbone.string("fingerprint")
-    backbone.integer("init_seed", low=0)
-    doc.string("status")
-    doc.integer("epochs_done", low=0)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (replacing `path`)."""
-    with atomic_file(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write one JSON record per line, atomically (replacing `path`)."""
-    with atomic_file(path, overwrite=True) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-
-
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Save tensors as safetensors, atomically. Copies to CPU and unshares memory first."""
     from safetensors.torch import save_file
@@ -263,68 +184,30 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is corrupt ({exc}); retrain or restore it") from exc
 
 
-def save_model(model_dir: str | Path, model: CFIPT, meta: dict[str, Any]) -> None:
-    """Write the trainable weights and then `model.json` (the last write makes the folder current).
+def save_model(
+    model_dir: str | Path, model: CFIPT, record: ModelRecord, log: list[dict[str, Any]] | None = None
+) -> None:
+    """Write the trainable weights, the training log (when given) and last `model.json`, each atomically
+    (the last write makes the folder current).
 
     Args:
         model_dir: an existing folder (the model folder).
         model: the trained CFIPT.
-        meta: the `model.json` content (see `build_meta`).
+        record: what `model.json` records.
+        log: the records of `train_log.jsonl`, one per completed epoch.
     """
     root = Path(model_dir)
     save_tensors(root / WEIGHTS_NAME, model.trainable_state_dict())
-    write_json(root / META_NAME, meta)
+    if log is not None:
+        with atomic_file(root / LOG_NAME, overwrite=True) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in log), encoding="utf-8")
+    write_model_json(root, record)
 
 
-def build_meta(
-    *,
-    model_config: dict[str, Any],
-    classes: ClassTable,
-    scene: Scene,
-    backbone_fingerprint: str,
-    train_config: dict[str, Any],
-    scene_fingerprint: str,
-    counts: dict[str, int],
-    dropped_classes: list[dict[str, Any]],
-    status: str,
-    epochs_done: int,
-    summary: dict[str, Any],
-    created: str | None = None,
-) -> dict[str, Any]:
-    """The `model.json` document. `counts` maps class id (as a string) to training pixels used."""
-    return {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "cfipt_version": __version__,
-        "created": created or utc_now(),
-        "updated": utc_now(),
-        "status": status,
-        "epochs_done": epochs_done,
-        "epochs": int(train_config["epochs"]),
-        "backbone": {
-            "clip_model": model_config.get("clip_model", train_config["clip_model"]),
-            "pretrained": train_config["pretrained"],
-            "fingerprint": backbone_fingerprint,
-            "init_seed": int(train_config["seed"]),
-        },
-        "model_config": model_config,
-        "classes": classes.to_json(),
-        "band_layout": scene.band_layout,
-        "band_roles": dict(scene.meta["band_roles"]),
-        "normalisation": {
-            "mean": [float(v) for v in scene.band_mean],
-            "std": [float(v) for v in scene.band_std],
-        },
-        "patch_size": int(train_config["patch_size"]),
-        "train_config": train_config,
-        "scene": {
-            "path": str(scene.root.resolve()),
-            "fingerprint": scene_fingerprint,
-            "train_counts": counts,
-        },
-        "dropped_classes": dropped_classes,
-        "summary": summary,
-    }
+def write_model_json(model_dir: str | Path, record: ModelRecord) -> None:
+    """Write `model_dir/model.json` from `record`, atomically (replacing it)."""
+    with atomic_file(Path(model_dir) / META_NAME, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def build_network(model_config: dict[str, Any], init_seed: int, pretrained: str | None = None) -> CFIPT:
@@ -436,82 +319,3 @@ def load_weights(model: CFIPT, state: dict[str, torch.Tensor], where: Path) -> N
         raise CheckpointError(
             f"{where} does not fit the model it describes: {str(exc).splitlines()[0]}"
         ) from exc
-
-
-# Checkpoints: the resume state of the last completed epoch.
-
-
-def save_checkpoint(
-    model_dir: Path, model: CFIPT, optimizer: torch.optim.Optimizer, names: list[str], state: dict[str, Any]
-) -> None:
-    """Write `model_dir/checkpoint/` as a whole (a new folder renamed over the old one).
-
-    Args:
-        model_dir: the model folder.
-        model: its weights go to `weights.safetensors`.
-        optimizer: its per-parameter tensors go to `optimizer.safetensors` keyed by parameter name.
-        names: the names of the optimizer's parameters, in order.
-        state: JSON-ready training state (epoch, step, log, fingerprints, config).
-    """
-    opt_state = optimizer.state_dict()
-    tensors = {
-        f"{names[index]}/{key}": value
-        for index, per_param in opt_state["state"].items()
-        for key, value in per_param.items()
-    }
-    groups = [{k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]]
-    document = {"format": CHECKPOINT_FORMAT, **state, "param_names": names, "param_groups": groups}
-    with atomic_dir(model_dir / CHECKPOINT_DIR, overwrite=True) as tmp:
-        save_tensors(tmp / CKPT_WEIGHTS, model.trainable_state_dict())
-        save_tensors(tmp / CKPT_OPTIMIZER, tensors)
-        (tmp / CKPT_STATE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-
-
-def read_checkpoint_state(model_dir: Path) -> dict[str, Any]:
-    """The JSON part of a checkpoint; CheckpointError when missing or corrupt."""
-    path = model_dir / CHECKPOINT_DIR / CKPT_STATE
-    if not path.is_file():
-        raise CheckpointError(
-            f"{model_dir} has no resume state ({CHECKPOINT_DIR}/{CKPT_STATE}); train it anew"
-        )
-    return read_json_document(
-        path,
-        CHECKPOINT_FORMAT,
-        CheckpointError,
-        unreadable="{path} is corrupt ({exc}); train anew with --overwrite",
-        foreign="{path} is not a cfipt checkpoint; train anew with --overwrite",
-    )
-
-
-def restore_checkpoint(
-    model_dir: Path, model: CFIPT, optimizer: torch.optim.Optimizer, names: list[str]
-) -> dict[str, Any]:
-    """Load weights and optimizer state of `model_dir/checkpoint/` into `model` and `optimizer`.
-
-    Returns:
-        The checkpoint's JSON state.
-    """
-    state = read_checkpoint_state(model_dir)
-    ckpt = model_dir / CHECKPOINT_DIR
-    if state.get("param_names") != names:
-        raise CheckpointError(f"{ckpt} belongs to a different model (its parameters differ)")
-    load_weights(model, load_tensors(ckpt / CKPT_WEIGHTS), ckpt / CKPT_WEIGHTS)
-    tensors = load_tensors(ckpt / CKPT_OPTIMIZER)
-    per_param: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        name, _, field = key.rpartition("/")
-        if name not in names:
-            raise CheckpointError(f"{ckpt / CKPT_OPTIMIZER} holds state of an unknown parameter {name}")
-        per_param.setdefault(names.index(name), {})[field] = value
-    groups = state.get("param_groups")
-    if not isinstance(groups, list) or len(groups) != 1:
-        raise CheckpointError(f"{ckpt / CKPT_STATE} does not hold one optimizer parameter group")
-    # JSON turned the betas tuple into a list; the one group holds every trainable parameter.
-    group = {**groups[0], "params": list(range(len(names)))}
-    if "betas" in group:
-        group["betas"] = tuple(group["betas"])
-    try:
-        optimizer.load_state_dict({"state": per_param, "param_groups": [group]})
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{ckpt} does not fit this optimizer: {exc}") from exc
-    return state

@@ -25,19 +25,47 @@ from pathlib import Path
 from typing import Any
 
 from cfipt_cli.errors import CfiptUsageError, InputNotFoundError
+from models.variants import VARIANTS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-VARIANTS = ("full", "1", "2", "3", "4a", "4b", "4c", "4d")
-
 # Fields that change how a run computes but not what it computes (on CPU): they may differ on --resume.
 RUNTIME_FIELDS = frozenset({"device", "amp", "num_workers"})
 
 
-@dataclass
+@dataclass(frozen=True)
+class Flag:
+    """How a setting is typed on the command line; `cfipt train` builds its options from these.
+
+    Attributes:
+        decls: the option, e.g. "--batch-size"; an on/off switch "--augment/--no-augment".
+        help: its help line; None for an option the command line declares once for several commands
+            (--device, --amp, --seed).
+        metavar: the placeholder of its value in the help, e.g. "N".
+    """
+
+    decls: str
+    help: str | None = None
+    metavar: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The option's (first) name, as messages quote it: "--augment" for "--augment/--no-augment"."""
+        return self.decls.split("/")[0]
+
+
+def _setting(default: Any, decls: str, help: str | None = None, metavar: str | None = None) -> Any:
+    """A TrainConfig field with its command-line option."""
+    return dataclasses.field(default=default, metadata={"flag": Flag(decls, help, metavar)})
+
+
+_ABLATIONS = ", ".join(name for name in VARIANTS if name != "full")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Every option of a training run. Defaults follow docs/method.md; the ones marked (ours) are ours.
 
@@ -61,28 +89,43 @@ class TrainConfig:
         patch_size: p, the side of the patch around each pixel (odd).
         prompt_length: n, prompt tokens per layer (even).
         prompt_depth: L, number of prompted layers.
-        variant: "full" or an ablation of the paper ("1", "2", "3", "4a".."4d").
+        variant: "full" or an ablation of the paper (`models.variants.VARIANTS`: "1", "2", "3", "4a".."4d").
         drop_empty_classes: drop classes without any training pixel (with a warning) instead of failing.
+
+    Each field's metadata holds its command-line option (`Flag`).
     """
 
-    clip_model: str = "ViT-B-16-quickgelu"
-    pretrained: str = "openai"
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 2
-    device: str = "auto"
-    amp: bool | None = None
-    seed: int = 0
-    val_fraction: float = 0.0
-    num_workers: int = 0
-    augment: bool = True
-    patch_size: int = 11
-    prompt_length: int = 6
-    prompt_depth: int = 9
-    variant: str = "full"
-    drop_empty_classes: bool = False
+    clip_model: str = _setting(
+        "ViT-B-16-quickgelu", "--clip", "open_clip model name of the frozen backbone.", "NAME"
+    )
+    pretrained: str = _setting(
+        "openai",
+        "--pretrained",
+        "Backbone weights: open_clip tag, checkpoint file, or none (random).",
+        "WEIGHTS",
+    )
+    epochs: int = _setting(30, "--epochs", "Training epochs.", "N")
+    batch_size: int = _setting(32, "--batch-size", "Samples per class-balanced batch.", "N")
+    lr: float = _setting(5e-4, "--lr", "AdamW peak learning rate.", "RATE")
+    weight_decay: float = _setting(1e-4, "--weight-decay", "AdamW weight decay.", "VALUE")
+    warmup_epochs: int = _setting(2, "--warmup-epochs", "Linear warm-up epochs before the cosine decay.", "N")
+    device: str = _setting("auto", "--device")
+    amp: bool | None = _setting(None, "--amp/--no-amp")
+    seed: int = _setting(0, "--seed")
+    val_fraction: float = _setting(
+        0.0, "--val-fraction", "Share of each class's training pixels held out for validation.", "FRACTION"
+    )
+    num_workers: int = _setting(
+        0, "--num-workers", "DataLoader workers (when patches are read from disk).", "N"
+    )
+    augment: bool = _setting(True, "--augment/--no-augment", "Random flips and rot90.")
+    patch_size: int = _setting(11, "--patch-size", "Patch size p (odd).", "N")
+    prompt_length: int = _setting(6, "--prompt-length", "Prompt tokens n per layer (even).", "N")
+    prompt_depth: int = _setting(9, "--prompt-depth", "Prompted layers L.", "N")
+    variant: str = _setting("full", "--variant", f"full, or a paper ablation: {_ABLATIONS}.", "NAME")
+    drop_empty_classes: bool = _setting(
+        False, "--drop-empty-classes", "Train without classes that have no training pixel (warns)."
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -131,7 +174,7 @@ class TrainConfig:
             raise CfiptUsageError(
                 f"unknown training option(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
             )
-        merged = (base or cls()).to_dict()
+        merged = base.to_dict() if base is not None else {f.name: f.default for f in fields(cls)}
         for name, value in values.items():
             merged[name] = _coerce_amp(value) if name == "amp" else _coerce(name, value, type(merged[name]))
         return cls(**merged)
@@ -139,7 +182,7 @@ class TrainConfig:
 
 def flag_of(name: str) -> str:
     """The command-line flag of a config field: 'batch_size' -> '--batch-size', 'clip_model' -> '--clip'."""
-    return "--" + {"clip_model": "clip"}.get(name, name).replace("_", "-")
+    return {f.name: f.metadata["flag"].name for f in fields(TrainConfig)}[name]
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

@@ -1,430 +1,43 @@
 """Training CF-IPT on a prepared scene: `train_model`, the library function behind `cfipt train`.
 
-The run: AdamW on the trainable parameters only (the CLIP backbone stays frozen), a per-step linear
-warm-up then cosine decay to zero, class-balanced batches, optional flips / rot90, an optional
-stratified validation hold-out.
-
-Determinism: every random choice derives from `seed`. The network is initialised under
-`torch.manual_seed(seed)`; the validation split uses its own generator; each epoch `e` reseeds torch
-and a numpy generator from (seed, e) before drawing its batches and augmentations. So a run depends
-only on its configuration (on CPU, bit for bit), and a resumed run needs nothing but the epoch number,
-the weights and the optimizer moments to continue exactly where it stopped.
-
-The output folder (rules):
+The run itself is `trainer.Trainer`; this module drives its epochs and keeps the output folder's rules:
 - a fresh run trains in a temporary folder beside `out` and renames it to `out` when the first epoch
   is complete; nothing is written (or replaced) before that, so an early failure leaves no trace;
 - from then on every completed epoch rewrites, each atomically, `checkpoint/` (resume state), then
   `model.safetensors`, `train_log.jsonl` and last `model.json`, whose `status` stays "incomplete"
   until the final epoch; an interrupted run therefore keeps its last completed epoch;
-- an existing `out` is replaced only with `overwrite`, and only when it is a cfipt model folder, an
-  empty folder or a file: a foreign non-empty folder is never deleted;
-- `resume` continues the run in `out` from its checkpoint with its saved options (runtime options
-  device, amp and num_workers may change); resuming a complete run trains nothing.
+- an existing `out` is replaced only with `overwrite` (`output_rules.check_fresh_output`);
+- `resume` continues the run in `out` from its checkpoint with its saved options
+  (`output_rules.resume_config`); resuming a complete run trains nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from cfipt_cli.contracts import model as modelio
 from cfipt_cli.contracts.scene import Scene
-from cfipt_cli.errors import (
-    CfiptError,
-    CfiptUsageError,
-    CheckpointError,
-    InputNotFoundError,
-    OutputExistsError,
-)
-from cfipt_cli.io.files import utc_now
+from cfipt_cli.errors import CfiptError
 from cfipt_cli.log import get_logger
-from cfipt_cli.train.config import RUNTIME_FIELDS, TrainConfig, differing_fields, flag_of
-from cfipt_cli.train.data import (
-    DEFAULT_CACHE_BYTES,
-    LabelledPixels,
-    PatchStore,
-    augment,
-    balanced_batches,
-    labelled_pixels,
-    scene_fingerprint,
-    split_validation,
-)
-
-if TYPE_CHECKING:
-    import torch
-
-    from models import CFIPT
+from cfipt_cli.train.checkpoint import read_checkpoint_state
+from cfipt_cli.train.config import TrainConfig
+from cfipt_cli.train.data import DEFAULT_CACHE_BYTES
+from cfipt_cli.train.output_rules import check_fresh_output, check_same_scene
+from cfipt_cli.train.trainer import Trainer
 
 log = get_logger(__name__)
 
 EpochCallback = Callable[[dict[str, Any]], None]
-
-PROGRESS_EVERY = 20  # steps between the progress bar's loss updates (each one waits for the device)
 
 
 class TrainingInterrupted(CfiptError):
     """Ctrl-C after at least one completed epoch: the model folder holds that epoch (exit code 130)."""
 
     exit_code = 130
-
-
-def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
-    """Learning rate of optimizer step `step` (0-based): linear warm-up, then cosine decay to 0."""
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
-    return 0.5 * base_lr * (1.0 + math.cos(math.pi * (step - warmup_steps) / span))
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A 63-bit torch seed for epoch `epoch` of a run seeded with `seed`."""
-    return int(np.random.SeedSequence([seed, epoch, 2]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def model_config_for(config: TrainConfig, scene: Scene, class_names: list[str]) -> dict[str, Any]:
-    """The CFIPTConfig fields of a run on `scene`."""
-    pretrained = config.pretrained_arg
-    if pretrained is not None and Path(pretrained).expanduser().is_file():
-        pretrained = str(Path(pretrained).expanduser().resolve())  # usable from any working directory
-    return {
-        "hsi_bands": scene.n_hsi,
-        "aux_bands": scene.n_aux,
-        "patch_size": config.patch_size,
-        "class_names": list(class_names),
-        "clip_model": config.clip_model,
-        "pretrained": pretrained,
-        "n_prompt": config.prompt_length,
-        "depth": config.prompt_depth,
-        "variant": config.variant,
-    }
-
-
-# Output folder rules
-
-
-def check_fresh_output(out: Path, overwrite: bool) -> None:
-    """Refuse an existing `out` without `overwrite`, and a foreign non-empty folder even with it."""
-    if not out.exists():
-        return
-    is_model = modelio.is_model_folder(out)
-    if not overwrite:
-        hint = ""
-        if is_model and not _is_complete(out):
-            hint = " (an unfinished run: continue it with --resume)"
-        raise OutputExistsError(f"{out} already exists{hint}; pass --overwrite to replace it")
-    if out.is_dir() and not is_model and any(out.iterdir()):
-        raise OutputExistsError(
-            f"{out} is a folder that is not a cfipt model; refusing to replace it even with --overwrite, "
-            "choose another --out"
-        )
-
-
-def _is_complete(model_dir: Path) -> bool:
-    """Whether the model folder holds a finished run (an unreadable one counts as unfinished)."""
-    try:
-        return modelio.read_model_info(model_dir).complete
-    except CfiptError:
-        return False
-
-
-def resume_config(out: Path, asked: dict[str, Any]) -> TrainConfig:
-    """The saved configuration of the run in `out`, with the runtime options of `asked` applied.
-
-    Args:
-        out: the model folder to resume.
-        asked: options the user gave (flags and config file), by TrainConfig field name.
-
-    Raises:
-        CfiptUsageError: a non-runtime option differs from the saved one.
-        CheckpointError / InputNotFoundError: `out` is not a resumable model folder.
-    """
-    if not out.exists():
-        raise InputNotFoundError(f"{out} does not exist: nothing to resume (drop --resume to start a run)")
-    unknown = sorted(set(asked) - set(TrainConfig.field_names()))
-    if unknown:
-        raise CfiptUsageError(f"unknown training option(s) {', '.join(unknown)}")
-    info = modelio.read_model_info(out)
-    try:
-        saved = TrainConfig.from_mapping(info.train_config)
-    except CfiptUsageError as exc:
-        raise CheckpointError(f"{out}/model.json holds an unusable training config: {exc}") from exc
-    differ = differing_fields(saved, asked)
-    if differ:
-        given = ", ".join(f"{flag_of(n)} {asked[n]!r} (saved {getattr(saved, n)!r})" for n in differ)
-        raise CfiptUsageError(
-            f"--resume continues with the saved options, but {given}; drop them or train anew"
-        )
-    # amp not asked for: the new device decides again (the saved value is the one the old device used)
-    runtime = {"amp": None, **{k: v for k, v in asked.items() if k in RUNTIME_FIELDS}}
-    return TrainConfig.from_mapping(runtime, base=saved)
-
-
-def check_same_scene(out: Path, scene: Scene) -> None:
-    """CheckpointError unless the checkpoint in `out` was trained on `scene`'s training labels."""
-    saved = modelio.read_checkpoint_state(out)
-    if saved.get("scene_fingerprint") != scene_fingerprint(scene):
-        raise CheckpointError(
-            f"the checkpoint in {out} was trained on another scene (or other training labels) "
-            f"than {scene.root}; train anew with --overwrite"
-        )
-
-
-# The run
-
-
-@dataclass
-class RunState:
-    """What changes while training: epochs done, optimizer steps done, the log, timing."""
-
-    epoch: int = 0
-    step: int = 0
-    log: list[dict[str, Any]] = field(default_factory=list)
-    created: str = field(default_factory=utc_now)
-
-
-class Trainer:
-    """One training run; `train_model` is its public face."""
-
-    def __init__(self, scene: Scene, out: Path, config: TrainConfig, cache_bytes: int):
-        import torch
-
-        from cfipt_cli.compute.devices import enable_tf32, resolve_amp, resolve_device
-
-        self.scene, self.out = scene, out
-        self.device = resolve_device(config.device)
-        # The resolved precision is what model.json records (train_config.amp: true / false).
-        self.config = config = dataclasses.replace(config, amp=resolve_amp(config.amp, self.device))
-        tf32 = enable_tf32(self.device)
-        log.info(
-            "training on %s: bf16 autocast %s, TF32 %s, batch %d",
-            self.device,
-            "on" if config.amp else "off",
-            "on" if tf32 else "off",
-            config.batch_size,
-        )
-        self.pixels: LabelledPixels = labelled_pixels(scene, config.drop_empty_classes)
-        self.train_idx, self.val_idx = split_validation(self.pixels.targets, config.val_fraction, config.seed)
-        self.fingerprint = scene_fingerprint(scene)
-        model_config = model_config_for(config, scene, self.pixels.classes.names)
-        self.model: CFIPT = modelio.build_network(model_config, config.seed)
-        self.model_config = self.model.config.to_dict()  # every setting, defaults included
-        self.model.to(self.device)
-        self.names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        self.store = PatchStore(scene, self.pixels, config.patch_size, cache_bytes)
-        self.backbone_fingerprint = self.model.backbone_fingerprint()
-        self.steps_per_epoch = len(self._batches(0))
-        self.state = RunState()
-
-    # Schedule and data
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps_per_epoch * self.config.epochs
-
-    @property
-    def warmup_steps(self) -> int:
-        return self.steps_per_epoch * min(self.config.warmup_epochs, self.config.epochs - 1)
-
-    def _batches(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([self.config.seed, epoch, 0])
-        return balanced_batches(self.train_idx, self.pixels.targets, self.config.batch_size, rng)
-
-    def _loader(self, batches: list[np.ndarray]) -> Any:
-        """Batches of patches: straight from the cache, or through DataLoader workers reading the stack."""
-        if self.store.cached is not None or self.config.num_workers == 0:
-            return (self.store[b] for b in batches)
-        from torch.utils.data import DataLoader
-
-        return DataLoader(
-            self.store,  # type: ignore[arg-type]  # a map-style dataset indexed by batches
-            sampler=batches,
-            batch_size=None,
-            num_workers=self.config.num_workers,
-        )
-
-    def _inputs(self, patches: Any, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(hsi, aux, targets) of a batch on the device: one pinned, non-blocking transfer."""
-        from cfipt_cli.compute.devices import upload
-
-        x, targets = upload(
-            [np.asarray(patches, dtype=np.float32), self.pixels.targets[index].astype(np.int64)],
-            self.device,
-        )
-        n_hsi = self.scene.n_hsi
-        return x[:, :n_hsi], x[:, n_hsi:], targets
-
-    # Epochs
-
-    def run_epoch(self, epoch: int, progress: Any) -> dict[str, Any]:
-        """Train one epoch; returns its log record (without the validation figure)."""
-        import torch
-
-        from cfipt_cli.compute.devices import autocast
-        from models import cfipt_loss
-
-        torch.manual_seed(epoch_seed(self.config.seed, epoch))
-        batches = self._batches(epoch)
-        aug_rng = np.random.default_rng([self.config.seed, epoch, 1])
-        self.model.train()
-        # loss, crc, trd (sample-weighted sums) and correct predictions stay on the device, so that a
-        # step never waits for the GPU: the host reads them every PROGRESS_EVERY steps (when a progress
-        # bar shows the running loss) and once at the end of the epoch. Samples are counted on the host.
-        totals = torch.zeros(4, device=self.device)
-        samples = 0
-        lr = self.config.lr
-        start = time.perf_counter()
-        for step, (index, patches) in enumerate(zip(batches, self._loader(batches), strict=True), start=1):
-            if self.config.augment:
-                patches = augment(np.asarray(patches), aug_rng)
-            hsi, aux, targets = self._inputs(patches, index)
-            lr = lr_at(self.state.step, self.total_steps, self.warmup_steps, self.config.lr)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            with autocast(self.device, bool(self.config.amp)):
-                output = self.model(hsi, aux)
-                loss, parts = cfipt_loss(output, targets)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.state.step += 1
-            n = float(len(index))
-            samples += len(index)
-            correct = (output.logits.detach().argmax(1) == targets).sum()
-            terms = [loss.detach() * n, parts["crc"] * n, parts["trd"] * n, correct]
-            totals += torch.stack([t.float() for t in terms])  # bf16 terms under autocast
-            progress.update(1)
-            if not progress.disable and (step % PROGRESS_EVERY == 0 or step == len(batches)):
-                progress.set_postfix(
-                    epoch=f"{epoch + 1}/{self.config.epochs}", loss=f"{float(totals[0]) / samples:.4f}"
-                )
-        loss_sum, crc_sum, trd_sum, correct_sum = totals.tolist()
-        n_sum = float(samples)
-        return {
-            "epoch": epoch + 1,
-            "loss": loss_sum / n_sum,
-            "crc": crc_sum / n_sum,
-            "trd": trd_sum / n_sum,
-            "train_oa": correct_sum / n_sum,
-            "lr": lr,
-            "seconds": round(time.perf_counter() - start, 3),
-        }
-
-    def validation_oa(self) -> float:
-        """Overall accuracy on the held-out pixels (eval mode, no augmentation)."""
-        import torch
-
-        from cfipt_cli.compute.devices import autocast
-
-        self.model.eval()
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        size = max(1, self.config.batch_size)
-        with torch.no_grad():
-            for i in range(0, len(self.val_idx), size):
-                index = self.val_idx[i : i + size]
-                hsi, aux, truth = self._inputs(self.store[index], index)
-                with autocast(self.device, bool(self.config.amp)):
-                    logits = self.model(hsi, aux).logits
-                correct += (logits.argmax(1) == truth).sum()
-        return int(correct) / len(self.val_idx)
-
-    def complete_epoch(self, epoch: int, progress: Any, folder: Path) -> dict[str, Any]:
-        """Train epoch `epoch`, then write the checkpoint and the model folder into `folder`."""
-        record = self.run_epoch(epoch, progress)
-        if len(self.val_idx):
-            record["val_oa"] = self.validation_oa()
-        self.state.epoch = epoch + 1
-        self.state.log.append(record)
-        self.write(folder)
-        log.info("epoch %d/%d: %s", epoch + 1, self.config.epochs, record)
-        return record
-
-    # Outputs
-
-    def meta(self) -> dict[str, Any]:
-        done = self.state.epoch >= self.config.epochs
-        return modelio.build_meta(
-            model_config=self.model_config,
-            classes=self.pixels.classes,
-            scene=self.scene,
-            backbone_fingerprint=self.backbone_fingerprint,
-            train_config=self.config.to_dict(),
-            scene_fingerprint=self.fingerprint,
-            counts=self.pixels.counts(),
-            dropped_classes=self.pixels.dropped,
-            status=modelio.STATUS_COMPLETE if done else modelio.STATUS_INCOMPLETE,
-            epochs_done=self.state.epoch,
-            summary=self.state.log[-1] if self.state.log else {},
-            created=self.state.created,
-        )
-
-    def write(self, folder: Path) -> None:
-        """Checkpoint first (the resume authority), then weights, log and model.json last."""
-        state = {
-            "epoch": self.state.epoch,
-            "step": self.state.step,
-            "log": self.state.log,
-            "created": self.state.created,
-            "scene_fingerprint": self.fingerprint,
-            "backbone_fingerprint": self.backbone_fingerprint,
-            "train_config": self.config.to_dict(),
-        }
-        modelio.save_checkpoint(folder, self.model, self.optimizer, self.names, state)
-        modelio.save_tensors(folder / modelio.WEIGHTS_NAME, self.model.trainable_state_dict())
-        modelio.write_jsonl(folder / modelio.LOG_NAME, self.state.log)
-        modelio.write_json(folder / modelio.META_NAME, self.meta())
-
-    def restore(self) -> None:
-        """Load the checkpoint of `out` and check that it belongs to this scene and backbone."""
-        saved = modelio.read_checkpoint_state(self.out)
-        if saved.get("backbone_fingerprint") != self.backbone_fingerprint:
-            raise CheckpointError(
-                f"the checkpoint in {self.out} was trained with other backbone weights; pass the original "
-                "ones with --pretrained"
-            )
-        state = modelio.restore_checkpoint(self.out, self.model, self.optimizer, self.names)
-        try:
-            self.state = RunState(
-                epoch=int(state["epoch"]),
-                step=int(state["step"]),
-                log=list(state["log"]),
-                created=str(state["created"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint in {self.out} is corrupt ({exc}); train anew") from exc
-        if (
-            not 0 < self.state.epoch <= self.config.epochs
-            or self.state.step != self.state.epoch * self.steps_per_epoch
-        ):
-            raise CheckpointError(f"the checkpoint in {self.out} does not fit its configuration; train anew")
-
-    def summary(self, seconds: float, resumed_from: int | None) -> dict[str, Any]:
-        last = self.state.log[-1] if self.state.log else {}
-        return {
-            "model": str(self.out),
-            "status": modelio.STATUS_COMPLETE,
-            "epochs": self.state.epoch,
-            "resumed_from_epoch": resumed_from,
-            "classes": len(self.pixels.classes),
-            "dropped_classes": [c["name"] for c in self.pixels.dropped],
-            "train_pixels": len(self.train_idx),
-            "val_pixels": len(self.val_idx),
-            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-            "device": str(self.device),
-            "seconds": round(seconds, 3),
-            **{k: last[k] for k in ("loss", "crc", "trd", "train_oa", "val_oa") if k in last},
-        }
-
-    def close(self) -> None:
-        self.store.close()
 
 
 def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
@@ -497,9 +110,7 @@ def train_model(
             resumed_from = trainer.state.epoch
         _run_epochs(trainer, resume, overwrite, progress, on_epoch_end)
         summary = trainer.summary(time.perf_counter() - started, resumed_from)
-        meta = trainer.meta()
-        meta["run_summary"] = summary
-        modelio.write_json(out_path / modelio.META_NAME, meta)
+        modelio.write_model_json(out_path, dataclasses.replace(trainer.record(), run_summary=summary))
         return summary
     finally:
         trainer.close()
@@ -531,11 +142,8 @@ def _run_epochs(
     except KeyboardInterrupt:
         if not published:
             raise  # nothing was written: the CLI says so
-        done = modelio.read_checkpoint_state(trainer.out).get("epoch", "?")
+        done = read_checkpoint_state(trainer.out).get("epoch", "?")
         raise TrainingInterrupted(
             f"interrupted; {trainer.out} holds epoch {done} of {epochs}: continue with "
             f"'cfipt train {trainer.scene.root} --out {trainer.out} --resume'"
         ) from None
-
-
-__all__ = ["TrainConfig", "TrainingInterrupted", "lr_at", "resume_config", "train_model"]

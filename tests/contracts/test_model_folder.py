@@ -1,12 +1,18 @@
-"""The model folder as `cfipt predict` reads it: load_model and its refusals."""
+"""The model folder contract as `cfipt predict` reads it: load_model and its refusals, every key of
+model.json checked at open (folders made by a tiny training run)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "train"))  # the training tests' scene builder
+
 from train_helpers import tiny_config, write_scene
 
 from cfipt_cli.contracts.model import load_model, read_model_info
@@ -15,6 +21,12 @@ from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavail
 from cfipt_cli.train.loop import train_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
+
+
+@pytest.fixture(scope="module")
+def small_scene(tmp_path_factory) -> Path:
+    """A 32 x 32 scene, 4 separable classes, 8 training pixels each (read only)."""
+    return write_scene(tmp_path_factory.mktemp("small") / "scene", size=32, n_classes=4, n_train=8)
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,8 @@ def tiny_config(scene: Path, patch_size: int = 5) -> dict[str, Any]:
 
 def write_model(root: Path, scene: Path, patch_size: int = 5, seed: int = 0) -> Path:
     """A complete model folder for `scene`, as `cfipt train` writes it, with untrained random weights."""
-    from cfipt_cli.contracts.model import build_meta, build_network, save_model
+    from cfipt_cli.contracts.model import build_network, save_model
+    from cfipt_cli.contracts.model_json import ModelRecord
     from cfipt_cli.contracts.scene import Scene
     from cfipt_cli.io.classes import ClassTable
 
@@ -141,7 +142,7 @@ def write_model(root: Path, scene: Path, patch_size: int = 5, seed: int = 0) -> 
         "seed": seed,
         "patch_size": patch_size,
     }
-    meta = build_meta(
+    record = ModelRecord(
         model_config=config,
         classes=ClassTable.from_json(opened.meta["classes"]),
         scene=opened,
@@ -155,5 +156,5 @@ def write_model(root: Path, scene: Path, patch_size: int = 5, seed: int = 0) -> 
         summary={},
     )
     root.mkdir(parents=True, exist_ok=True)
-    save_model(root, model, meta)
+    save_model(root, model, record)
     return root

@@ -87,9 +87,13 @@ def test_differing_fields_ignore_runtime_options():
 def test_every_option_has_a_flag_with_the_same_default():
     import inspect
 
-    from cfipt_cli.cli.commands.train import CONFIG_PARAMS, command
+    import typer
 
-    assert sorted(CONFIG_PARAMS.values()) == sorted(TrainConfig.field_names())
+    from cfipt_cli.cli.app import app
+    from cfipt_cli.cli.commands.train import command
+
     signature = inspect.signature(command).parameters
     defaults = TrainConfig().to_dict()
-    assert {field: signature[param].default for param, field in CONFIG_PARAMS.items()} == defaults
+    assert {field: signature[field].default for field in TrainConfig.field_names()} == defaults
+    options = {p.name: p.opts for p in typer.main.get_command(app).commands["train"].params}
+    assert all(flag_of(field) in options[field] for field in TrainConfig.field_names())

@@ -21,7 +21,7 @@ from cfipt_cli.train.data import (
     scene_fingerprint,
     split_validation,
 )
-from cfipt_cli.train.loop import lr_at
+from cfipt_cli.train.trainer import lr_at
 
 
 def test_labelled_pixels_match_the_label_raster(scene_dir):

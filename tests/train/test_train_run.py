@@ -15,7 +15,8 @@ from cfipt_cli.compute.patches import read_pixel_patches
 from cfipt_cli.contracts.model import load_model, read_model_info
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CheckpointError
-from cfipt_cli.train.loop import TrainingInterrupted, resume_config, train_model
+from cfipt_cli.train.loop import TrainingInterrupted, train_model
+from cfipt_cli.train.output_rules import resume_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 
@@ -147,7 +148,7 @@ def test_interrupt_in_first_epoch_writes_nothing(small_scene, tmp_path, monkeypa
     def interrupted(self, epoch, progress):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cfipt_cli.train.loop.Trainer.run_epoch", interrupted)
+    monkeypatch.setattr("cfipt_cli.train.trainer.Trainer.run_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train_model(small_scene, old, tiny_config(epochs=3, seed=5), overwrite=True)
     assert {p.name: p.read_bytes() for p in old.iterdir() if p.is_file()} == before

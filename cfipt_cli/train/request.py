@@ -1,0 +1,81 @@
+"""One training run as the command line asks for it: its settings resolved once, the output policy, the run.
+
+`run_training(TrainRequest(...))` is the library call behind `cfipt train`: it resolves the settings
+(defaults < TOML file < typed options; with --resume the saved ones, whose runtime options may change),
+refuses an --out over the scene, replaces only a model folder, and trains under the output lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfipt_cli.errors import DataError
+from cfipt_cli.io import outputs as policy
+from cfipt_cli.io.gdal import gdal_errors, gdal_message
+from cfipt_cli.train.config import TrainConfig, read_toml, resolve_config
+from cfipt_cli.train.loop import train_model
+from cfipt_cli.train.output_rules import resume_config
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What one `cfipt train` asks for.
+
+    Attributes:
+        scene: the scene folder of `cfipt prepare`.
+        out: the model folder to write.
+        config_file: a TOML file of training settings, or None.
+        given: the settings typed on the command line, by TrainConfig field name (they win over the file).
+        resume: continue the unfinished run in `out` with its saved settings.
+        overwrite: replace an existing model folder.
+        progress: show a progress bar on stderr.
+    """
+
+    scene: Path
+    out: Path
+    config_file: Path | None = None
+    given: Mapping[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = False
+
+    def settings(self) -> TrainConfig:
+        """The run's TrainConfig, validated: the saved one with --resume, else defaults < file < given."""
+        if not self.resume:
+            return resolve_config(self.config_file, self.given)
+        from_file = read_toml(self.config_file) if self.config_file is not None else {}
+        return resume_config(self.out, {**from_file, **self.given})
+
+
+def run_training(request: TrainRequest) -> dict[str, Any]:
+    """`train_model` under the output policy: `--out` not over the scene, only a model replaced, locked.
+
+    Returns:
+        The run's JSON-ready summary (see `train_model`).
+    """
+    config = request.settings()
+    output = policy.Output(request.out, "--out", policy.MODEL)
+    inputs = [("scene folder", request.scene)]
+    if request.config_file is not None:
+        inputs.append(("--config file", request.config_file))
+    policy.refuse_outputs_over_inputs([output], inputs)
+    if request.overwrite and not request.resume:  # without --overwrite, train_model words "exists"
+        policy.check_replaceable(output, request.overwrite)
+    with policy.locked_outputs([request.out]):
+        try:
+            return train_model(
+                request.scene,
+                request.out,
+                config,
+                resume=request.resume,
+                overwrite=request.overwrite,
+                progress=request.progress,
+            )
+        except gdal_errors() as exc:
+            raise DataError(
+                f"cannot read the scene {request.scene} ({gdal_message(exc)}); is the scene folder intact? "
+                "prepare it again"
+            ) from exc
