@@ -6,7 +6,7 @@ Usage:
                                                      #   Houston configuration (600 samples, 15 classes,
                                                      #   C=144, D=1, p=11, ViT-B-16, bf16), random weights
 
-Each step is what `cfipt_cli.train.loop.Trainer.run_epoch` does per batch: forward under autocast,
+Each step is what `cfipt_cli.train.trainer.Trainer.run_epoch` does per batch: forward under autocast,
 CF-IPT loss, backward, AdamW step. The data are random patches already in memory (training caches its
 patches), so the figures measure the model, not the disk. Prints one JSON line per configuration.
 """

@@ -81,10 +81,10 @@ def command(
 
     logger = logging.getLogger("cfipt")
     request = TrainRequest(
-        scene,
-        out,
-        config,
-        _typed(ctx, settings),
+        scene=scene,
+        out=out,
+        config_file=config,
+        given=_typed(ctx, settings),
         resume=resume,
         overwrite=overwrite,
         progress=sys.stderr.isatty() or logger.isEnabledFor(logging.INFO),
