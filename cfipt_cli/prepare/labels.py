@@ -1,15 +1,10 @@
 """Reference labels on the HSI grid: vector layers (polygons, points) or a label raster.
 
-Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) are reprojected to the
-raster CRS and rasterised window by window with rasterio.features.rasterize. Where features overlap, the
-later feature in the file wins. The class field holds either
-- integer ids in 1..65535, used as the pixel values: a numeric field, or text that is all integers
-  ("3", "+3", "03"); a field holding ids and values that are not ids (0, -3, 70000, 2.5, "1.5", "1e0",
-  True, "Grass") is an error naming those values, never a silent switch to names (which would renumber
-  every class), unless the class-names file names every value (`integer_class_ids`); or
-- names (text), numbered 1..K in sorted order, unless a class-names file gives their ids; a field with
-  no possible id at all ("Grass", "Parking lot 1", or all 0 with a warning) is names.
-Features with an empty class value or no geometry are skipped.
+Vector labels (shapefile, GeoPackage, GeoJSON, anything OGR reads; first layer) are read, reprojected to
+the raster CRS and rasterised window by window through `cfipt_cli.io.vectors`, which `evaluate` shares:
+its docstring gives the class field rule (integer ids, or names; never a silent switch between them).
+Names are numbered 1..K in sorted order, unless a class-names file gives their ids. Features with an
+empty class value or no geometry are skipped.
 
 A label raster (GeoTIFF, .mat, ...) holds class ids with 0 = unlabelled; it is put on the HSI grid with
 nearest-neighbour resampling, and its nodata counts as unlabelled. Class names come from a class-names
@@ -20,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,17 +28,20 @@ from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.io.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour, parse_colour
 from cfipt_cli.io.coreg import AlignedSource, align
 from cfipt_cli.io.rasters import Grid, open_raster
+from cfipt_cli.io.vectors import (
+    burn_window,
+    field_names,
+    integer_class_ids,
+    is_vector,
+    labelled_features,
+    name_of,
+    read_layer,
+)
 from cfipt_cli.log import get_logger
 
 log = get_logger(__name__)
 
-VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".sqlite", ".gdb", ".zip"}
 MAX_ID = MAX_CLASS_ID
-
-
-def is_vector(path: str | Path) -> bool:
-    """True when the path names a vector layer (by its suffix), False for a raster."""
-    return Path(path).suffix.lower() in VECTOR_SUFFIXES
 
 
 class LabelSource(Protocol):
@@ -114,60 +111,6 @@ def read_class_names(path: str | Path) -> ClassTable:
 
 
 # ---------------------------------------------------------------------------------------- vector labels
-def integer_class_ids(
-    values: Any,
-    where: str,
-    names: Mapping[str, int] | None = None,
-    names_option: str | None = "--class-names",
-) -> np.ndarray | None:
-    """Class ids (int64) of a field of integer ids (numbers, or text of integers), None for names.
-
-    Each value is a class id (an integer in 1..65535, as a number or as text such as "7", "+7", "07")
-    or not. A field holding both, ids and values that are not ids (1.5, "1.5", "1e0", 0, 70000, True,
-    "Grass"), is a DataError naming the values that are not ids: using the whole field as names would
-    silently renumber every class. Unless `names` (a class-names file's name -> id) names every value,
-    which then applies as names (`names_option` is the option to name in the message, None for none).
-    A field without any id is names ("Grass", "Parking lot 1"); when its
-    values are all integers (all 0, say) a warning says they are used as names. A boolean field is names.
-    """
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(values):
-        return None
-    if names and all(_name_of(v) in names for v in values.tolist()):
-        return None
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=np.float64)
-        integer = np.isfinite(numbers) & (np.mod(numbers, 1.0) == 0)
-    else:  # text, or mixed objects (a bool among strings reads "True")
-        text = values.astype(str).str.strip()
-        integer = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
-        numbers = np.where(integer, pd.to_numeric(text.where(integer, "0")).to_numpy(), np.nan)
-    ids = integer & (numbers >= 1) & (numbers <= MAX_ID)
-    if ids.all():
-        return numbers.astype(np.int64)
-    if not ids.any():  # no value could be an id: names renumber nothing
-        if integer.all():
-            log.warning("%s holds no value in 1..%d; its values are used as class names", where, MAX_ID)
-        return None
-    counts = Counter(_name_of(v) for v in values[~ids].tolist())
-    shown = ", ".join(
-        f"{name!r} ({n} feature{'s' if n > 1 else ''})" for name, n in sorted(counts.items())[:5]
-    )
-    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
-    raise DataError(
-        f"{where} holds class ids and values that are not ids: {shown}{more}; "
-        f"use ids only (integers in 1..{MAX_ID}), names only"
-        + (f", or {names_option}" if names_option else "")
-    )
-
-
-def _name_of(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 @dataclass
 class VectorLabels:
     """Vector features with one class id each, in the raster CRS, rasterised on demand per window."""
@@ -187,40 +130,10 @@ class VectorLabels:
 
     def read(self, window: Window) -> np.ndarray:
         """Class ids (uint16, 0 = unlabelled) of the window, burnt from the features that touch it."""
-        from rasterio.features import rasterize
-        from shapely.geometry import box
-
-        height, width = int(window.height), int(window.width)
-        out = np.zeros((height, width), dtype=np.uint16)
-        if len(self.ids) == 0:
-            return out
-        transform = self.grid.window_transform(window)
-        hits = np.sort(self.geometries.sindex.query(box(*self.grid.window_bounds(window))))
-        if hits.size == 0:
-            return out
-        shapes = zip(self.geometries.iloc[hits].to_numpy(), self.ids[hits].tolist(), strict=True)
-        return rasterize(
-            shapes,
-            out_shape=(height, width),
-            transform=transform,
-            fill=0,
-            out=out,
-            all_touched=self.all_touched,
-            dtype="uint16",
-        )
+        return burn_window(self.geometries, self.ids, self.grid, window, self.all_touched)
 
     def close(self) -> None:
         """Nothing to release (the features are in memory)."""
-
-
-def _read_layer(path: Path) -> Any:
-    import geopandas as gpd
-    import pyogrio.errors
-
-    try:
-        return gpd.read_file(path, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as a vector layer: {exc}") from exc
 
 
 def _assign_ids(
@@ -230,7 +143,7 @@ def _assign_ids(
     ids = integer_class_ids(raw, f"the label field of {path.name}", name_to_id)
     if ids is not None:
         return ids, {}
-    names = [_name_of(v) for v in raw.tolist()]
+    names = [name_of(v) for v in raw.tolist()]
     if name_to_id is None:
         name_to_id = {n: i for i, n in enumerate(sorted(set(names)), start=1)}
     unknown = sorted(set(names) - set(name_to_id))
@@ -278,8 +191,8 @@ def open_vector_labels(
             f"vector labels ({file_path.name}) need a georeferenced HSI; for .mat inputs or rasters without "
             "a CRS give the labels as a raster of the same shape"
         )
-    gdf = _read_layer(file_path)
-    fields = [c for c in gdf.columns if c != gdf.geometry.name]
+    gdf = read_layer(file_path)
+    fields = field_names(gdf)
     if not label_field:
         raise CfiptUsageError(
             f"{file_path.name} is a vector layer: name its class field with --label-field "
@@ -291,12 +204,9 @@ def open_vector_labels(
         )
     if gdf.crs is None:
         raise DataError(f"{file_path.name} has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:XXXX) and retry")
-    keep = gdf.geometry.notna() & ~gdf.geometry.is_empty & gdf[label_field].notna()
-    keep &= gdf[label_field].astype(str).str.strip() != ""
-    skipped = int((~keep).sum())
+    gdf, skipped = labelled_features(gdf, label_field)
     if skipped:
         log.warning("%s: %d features without geometry or class value are skipped", file_path.name, skipped)
-    gdf = gdf[keep]
     if len(gdf) == 0:
         raise DataError(f"{file_path.name} holds no feature with a geometry and a {label_field!r} value")
     ids, names = _assign_ids(gdf[label_field], file_path, name_to_id, strict)

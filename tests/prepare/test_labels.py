@@ -14,7 +14,8 @@ from shapely.geometry import box
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.prepare.labels import integer_class_ids, read_class_names
+from cfipt_cli.io.vectors import integer_class_ids
+from cfipt_cli.prepare.labels import read_class_names
 from cfipt_cli.prepare.pipeline import prepare_scene
 
 
@@ -246,3 +247,12 @@ def test_a_field_without_any_possible_id_is_names(scene_files, tmp_path, caplog)
     with caplog.at_level("WARNING", logger="cfipt"):
         _, table = _prepare(scene_files, tmp_path / "s", labels, "code")
     assert table.names == ["-1", "-2", "-3", "0"] and "used as class names" in caplog.text
+
+
+def test_a_geoparquet_label_file_is_read_as_a_vector_layer(scene_files, tmp_path):
+    """The suffixes evaluate knew join prepare's (`io.vectors.VECTOR_SUFFIXES`): .parquet is a layer."""
+    labels = tmp_path / "labels.parquet"
+    labels.write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match=r"cannot read .*labels\.parquet as a vector layer"):
+        _prepare(scene_files, tmp_path / "s", labels, "class")
+    assert not (tmp_path / "s").exists()
