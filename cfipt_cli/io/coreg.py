@@ -8,15 +8,19 @@ Rules:
   are used as they are.
 - One georeferenced and the other not: an error, since no placement can be inferred.
 - Footprints that do not intersect: an error.
+- Class rasters whose pixels are counted (`cfipt evaluate`) are warped with the exact transform
+  (`ExactAlignedSource`): each target pixel takes the class under its centre.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
@@ -129,3 +133,62 @@ def align(source: RasterSource, target: Grid, resampling: Resampling = Resamplin
     """
     check_alignable(source, target)
     return AlignedSource(source, target, resampling, direct=same_grid(source.grid, target))
+
+
+EXACT_TOLERANCE = 1e-6  # warp error allowed, in source pixels: ~the exact transform (0 makes GDAL fail)
+
+
+def footprints_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two (left, bottom, right, top) footprints in one CRS overlap by more than an edge."""
+    return _overlaps(a, b)
+
+
+def grids_overlap(source: Grid, target: Grid) -> bool:
+    """Whether the footprint of `source`, taken to the target's CRS, overlaps `target` (both georeferenced).
+
+    Raises:
+        rasterio.errors.RasterioError: the footprint cannot be transformed to the target's CRS.
+    """
+    bounds = transform_bounds(source.crs, target.crs, *source.bounds, densify_pts=21)
+    return all(np.isfinite(bounds)) and _overlaps(bounds, target.bounds)
+
+
+@dataclass
+class ExactAlignedSource(AlignedSource):
+    """An `AlignedSource` warped with the exact transform: each target pixel takes the value under its centre.
+
+    `reproject` approximates the transform to 1/8 source pixel (GDAL's default, which rasterio's
+    `reproject` does not let one change): on a large grid that moves a class boundary by a pixel here
+    and there, which counts of class pairs must not. A WarpedVRT takes a tolerance; one is made on the
+    first warped read and reads float32 with NaN where invalid, as `AlignedSource` does.
+    """
+
+    _vrt: Any = field(default=None, init=False, repr=False)
+
+    def _warp(self, window: Window) -> np.ndarray:
+        try:
+            if self._vrt is None:
+                self._vrt = WarpedVRT(
+                    self.source.dataset,
+                    crs=self.target.crs,
+                    transform=self.target.transform,
+                    width=self.target.width,
+                    height=self.target.height,
+                    resampling=self.resampling,
+                    src_nodata=self.source.nodata,
+                    nodata=np.nan,
+                    dtype="float32",
+                    tolerance=EXACT_TOLERANCE,
+                )
+            dst = np.asarray(self._vrt.read(window=window), dtype=np.float32)
+        except rasterio.errors.RasterioError as exc:
+            raise DataError(f"cannot warp {self.source.path} onto the target grid: {exc}") from exc
+        dst[~np.isfinite(dst)] = np.nan
+        return dst
+
+    def close(self) -> None:
+        """Release the warp and the source's file handle."""
+        if self._vrt is not None:
+            self._vrt.close()
+            self._vrt = None
+        self.source.close()
