@@ -22,6 +22,9 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
+from cfipt_cli.evaluate.pipeline import evaluate_map
+from cfipt_cli.evaluate.request import EvaluationRequest
+from cfipt_cli.evaluate.result import EvaluationResult
 from cfipt_cli.io.classes import ClassTable
 
 UTM = "EPSG:32618"
@@ -163,3 +166,8 @@ def perturb(labels: np.ndarray, n_classes: int, rate: float, seed: int) -> np.nd
     shift = rng.integers(1, n_classes, size=labels.shape)
     out[flip] = ((labels[flip].astype(np.int64) - 1 + shift[flip]) % n_classes + 1).astype(labels.dtype)
     return out
+
+
+def evaluate(map_path: Path, reference: Path, **options: Any) -> EvaluationResult:
+    """`evaluate_map` of an `EvaluationRequest` made of these arguments."""
+    return evaluate_map(EvaluationRequest(map_path, reference, **options))

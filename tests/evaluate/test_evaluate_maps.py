@@ -11,12 +11,12 @@ import pytest
 import rasterio
 import scipy.io
 from affine import Affine
-from evaluate_builders import GRID_TRANSFORM, UTM, perturb, shared_file, write_raster, write_scene
+from evaluate_builders import GRID_TRANSFORM, UTM, evaluate, perturb, shared_file, write_raster, write_scene
 from rasterio.warp import transform, transform_bounds
 from sklearn import metrics as sk
 
 from cfipt_cli.errors import CfiptUsageError, DataError
-from cfipt_cli.evaluate.pipeline import evaluate_map, load_class_table
+from cfipt_cli.evaluate.pipeline import load_class_table
 from cfipt_cli.io.classes import ClassInfo, ClassTable, default_colour
 
 HOUSTON_NAMES = [
@@ -63,7 +63,7 @@ def test_random_maps_match_sklearn(tmp_path, table, seed):
     prediction[reference == 0] = rng.integers(0, 6, int((reference == 0).sum()))  # includes map nodata 0
     write_raster(tmp_path / "ref.tif", reference, classes=table)
     write_raster(tmp_path / "map.tif", prediction, classes=table)
-    report = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif", block_size=16).to_json()
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif", block_size=16).to_json()
     valid = (reference > 0) & (prediction > 0)
     assert report["pixels"]["evaluated"] == int(valid.sum())
     assert report["class_matching"] == "name"
@@ -88,7 +88,7 @@ def houston_maps(tmp_path_factory):
 
 def test_houston_2013_maps_match_sklearn(houston_maps):
     folder, reference, prediction = houston_maps
-    result = evaluate_map(folder / "map.tif", folder / "reference.tif", block_size=512)
+    result = evaluate(folder / "map.tif", folder / "reference.tif", block_size=512)
     report = result.to_json()
     valid = (reference > 0) & (prediction > 0)
     assert_matches_sklearn(report, reference[valid], prediction[valid])
@@ -105,7 +105,7 @@ def test_class_never_predicted_and_class_absent_from_reference(tmp_path, table):
     prediction[rng.random(reference.shape) < 0.1] = 5  # 'Roof' predicted, absent from the reference
     write_raster(tmp_path / "ref.tif", reference, classes=table)
     write_raster(tmp_path / "map.tif", prediction, classes=table)
-    report = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
     grass, roof = report["classes"][2], report["classes"][4]
     assert (grass["name"], grass["producer_accuracy"], grass["user_accuracy"]) == ("Grass", 0.0, None)
     assert not grass["predicted"]
@@ -122,7 +122,7 @@ def test_reference_at_another_resolution_is_upsampled_with_nearest(tmp_path):
     write_raster(tmp_path / "ref.tif", coarse, transform=GRID_TRANSFORM @ Affine.scale(2))
     prediction = rng.integers(1, 4, (40, 40)).astype(np.uint8)
     write_raster(tmp_path / "map.tif", prediction)
-    report = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
     expected = np.kron(coarse, np.ones((2, 2), dtype=np.uint8))  # each 20 m pixel covers 2 x 2 map pixels
     valid = expected > 0
     assert report["class_matching"] == "id"
@@ -152,7 +152,7 @@ def test_reference_in_another_crs_is_aligned_with_nearest(tmp_path):
 
     prediction = np.where(expected > 0, expected, 1).reshape(height, width)
     write_raster(tmp_path / "map.tif", prediction)
-    report = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
     assert report["overall_accuracy"] == 1.0
     ids, counts = np.unique(expected[expected > 0], return_counts=True)
     got = {c["id"]: c["reference_pixels"] for c in report["classes"]}
@@ -164,14 +164,14 @@ def test_no_overlap_is_a_data_error(tmp_path):
     write_raster(tmp_path / "ref.tif", np.ones((10, 10), np.uint8), transform=far)
     write_raster(tmp_path / "map.tif", np.ones((40, 40), np.uint8))
     with pytest.raises(DataError, match="does not overlap"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.tif")
 
 
 def test_empty_reference_is_a_data_error(tmp_path):
     write_raster(tmp_path / "ref.tif", np.zeros((40, 40), np.uint8))
     write_raster(tmp_path / "map.tif", np.ones((40, 40), np.uint8))
     with pytest.raises(DataError, match="no labelled pixel"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.tif")
 
 
 def test_reference_only_under_map_nodata_is_empty(tmp_path):
@@ -182,7 +182,7 @@ def test_reference_only_under_map_nodata_is_empty(tmp_path):
     write_raster(tmp_path / "ref.tif", reference)
     write_raster(tmp_path / "map.tif", prediction, nodata=255)
     with pytest.raises(DataError, match="no labelled pixel"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.tif")
 
 
 def test_nodata_option_and_map_nodata_leave_pixels_out(tmp_path):
@@ -194,7 +194,7 @@ def test_nodata_option_and_map_nodata_leave_pixels_out(tmp_path):
     prediction[8:10] = 0  # 0 is never a class
     write_raster(tmp_path / "ref.tif", reference)
     write_raster(tmp_path / "map.tif", prediction, nodata=200)
-    result = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif", nodata=9)
+    result = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif", nodata=9)
     assert result.metrics.n_pixels == 20 * 30
     assert result.reference_without_prediction == 10 * 30
     assert result.metrics.overall_accuracy == 1.0
@@ -211,7 +211,7 @@ def test_classes_are_matched_by_name_when_ids_are_permuted(tmp_path, table, name
     map_table = ClassTable(ClassInfo(i, n, default_colour(i)) for i, n in spelled.items())
     write_raster(tmp_path / "ref.tif", reference, classes=table)
     write_raster(tmp_path / "map.tif", prediction, classes=map_table)
-    report = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif").to_json()
     assert report["class_matching"] == "name"
     assert report["overall_accuracy"] == 1.0
     assert [(c["name"], c["map_value"]) for c in report["classes"]] == [
@@ -219,7 +219,7 @@ def test_classes_are_matched_by_name_when_ids_are_permuted(tmp_path, table, name
     ]
     # Without the map's names the same map is matched by id, and a warning says so.
     (tmp_path / "map.tif.aux.xml").unlink()
-    result = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif")
+    result = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif")
     assert result.class_matching == "id"
     assert result.metrics.overall_accuracy < 0.5
     assert any("matched by id" in w for w in result.warnings)
@@ -230,7 +230,7 @@ def test_map_class_table_given_explicitly(tmp_path, table):
     write_raster(tmp_path / "ref.tif", reference, classes=table)
     write_raster(tmp_path / "map.tif", reference)
     (tmp_path / "classes.json").write_text(__import__("json").dumps({"classes": table.to_json()}))
-    result = evaluate_map(
+    result = evaluate(
         tmp_path / "map.tif", tmp_path / "ref.tif", map_classes=load_class_table(tmp_path / "classes.json")
     )
     assert result.class_matching == "name"
@@ -242,7 +242,7 @@ def test_no_common_class_name_is_a_data_error(tmp_path, table):
     write_raster(tmp_path / "ref.tif", reference, classes=table)
     write_raster(tmp_path / "map.tif", reference, classes=ClassTable.from_names(["Forest", "Urban"]))
     with pytest.raises(DataError, match="no class name of the map"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.tif")
 
 
 def test_map_values_without_a_name_are_reported_not_dropped(tmp_path, table):
@@ -251,7 +251,7 @@ def test_map_values_without_a_name_are_reported_not_dropped(tmp_path, table):
     prediction[0] = 7  # not in the map's class table
     write_raster(tmp_path / "ref.tif", reference, classes=table)
     write_raster(tmp_path / "map.tif", prediction, classes=table)
-    result = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.tif")
+    result = evaluate(tmp_path / "map.tif", tmp_path / "ref.tif")
     extra = [c for c in result.classes if c.name == "map value 7"]
     assert len(extra) == 1 and extra[0].reference_value is None
     assert result.metrics.overall_accuracy == pytest.approx(0.9)
@@ -268,7 +268,7 @@ def test_scene_folder_counts_test_labels_only(tmp_path, table):
     prediction = labels.copy()
     prediction[train > 0] = prediction[train > 0] % 5 + 1
     write_raster(tmp_path / "map.tif", prediction, classes=table)
-    result = evaluate_map(tmp_path / "map.tif", scene)
+    result = evaluate(tmp_path / "map.tif", scene)
     assert result.reference_kind == "scene"
     assert result.class_matching == "name"
     assert result.metrics.overall_accuracy == 1.0
@@ -281,7 +281,7 @@ def test_scene_whose_test_labels_overlap_training_drops_them(tmp_path, table):
     train[10:] = 0
     scene = write_scene(tmp_path / "scene", labels, train, table)  # test labels include training pixels
     write_raster(tmp_path / "map.tif", labels, classes=table)
-    result = evaluate_map(tmp_path / "map.tif", scene)
+    result = evaluate(tmp_path / "map.tif", scene)
     assert result.metrics.n_pixels == 10 * 20
     assert any("also training pixels" in w for w in result.warnings)
 
@@ -309,7 +309,7 @@ def test_vector_reference_with_class_names(tmp_path, table):
     write_raster(tmp_path / "map.tif", prediction, classes=table)
     boxes = [pixel_box(0, 0, 10, 5), pixel_box(20, 20, 30, 40)]  # 50 px and 200 px
     write_vector(tmp_path / "ref.gpkg", boxes, ["trees", "Water"])
-    report = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover").to_json()
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover").to_json()
     counts = {c["name"]: c["reference_pixels"] for c in report["classes"]}
     # Matched case-insensitively; the report keeps the reference's spelling.
     assert counts == {"Water": 200, "trees": 50, "Grass": 0, "Road": 0, "Roof": 0}
@@ -325,7 +325,7 @@ def test_vector_reference_with_class_names(tmp_path, table):
 def test_vector_reference_in_another_crs_with_integer_ids(tmp_path):
     write_raster(tmp_path / "map.tif", np.full((40, 40), 3, np.uint8))
     write_vector(tmp_path / "ref.geojson", [pixel_box(5, 5, 25, 25)], [3], crs="EPSG:4326")
-    result = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.geojson", field="landcover")
+    result = evaluate(tmp_path / "map.tif", tmp_path / "ref.geojson", field="landcover")
     # Reprojected to the map CRS the square keeps its 400 px up to a pixel along its edges.
     assert abs(result.metrics.n_pixels - 400) <= 4 * 20 * 0.1
     assert result.metrics.overall_accuracy == 1.0
@@ -335,8 +335,8 @@ def test_all_touched_burns_every_touched_pixel(tmp_path):
     write_raster(tmp_path / "map.tif", np.full((40, 40), 1, np.uint8))
     x0, y0, x1, y1 = pixel_box(10, 10, 20, 20)
     write_vector(tmp_path / "ref.gpkg", [(x0 + 7, y0 + 7, x1 - 7, y1 - 7)], [1])  # 0.7 px inset
-    inner = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
-    touched = evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover", all_touched=True)
+    inner = evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
+    touched = evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover", all_touched=True)
     assert (inner.metrics.n_pixels, touched.metrics.n_pixels) == (8 * 8, 10 * 10)
 
 
@@ -344,25 +344,25 @@ def test_vector_errors(tmp_path):
     write_raster(tmp_path / "map.tif", np.full((40, 40), 1, np.uint8))
     write_vector(tmp_path / "ref.gpkg", [pixel_box(0, 0, 5, 5)], ["Trees"])
     with pytest.raises(DataError, match=r"no field 'class'.*landcover"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="class")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="class")
     with pytest.raises(DataError, match="no class names"):  # names in the vector, none in the map
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
     with pytest.raises(CfiptUsageError, match="--field"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg")
     far = [(b + 1e6) for b in pixel_box(0, 0, 5, 5)]
     write_vector(tmp_path / "far.gpkg", [tuple(far)], [1])
     with pytest.raises(DataError, match="does not overlap"):
-        evaluate_map(tmp_path / "map.tif", tmp_path / "far.gpkg", field="landcover")
+        evaluate(tmp_path / "map.tif", tmp_path / "far.gpkg", field="landcover")
 
 
 @pytest.mark.parametrize("odd", ["1.5", "1e0", "True"])
 def test_a_vector_field_of_ids_and_values_that_are_not_ids_is_an_error(tmp_path, table, odd):
-    """The rule of prepare's label fields (`labels.integer_class_ids`): never a silent switch to names."""
+    """The rule of prepare's label fields (`io.vectors.integer_class_ids`): never a silent switch to names."""
     write_raster(tmp_path / "map.tif", np.full((40, 40), 2, np.uint8), classes=table)
     boxes = [pixel_box(0, 0, 10, 5), pixel_box(20, 20, 30, 40), pixel_box(0, 30, 5, 35)]
     write_vector(tmp_path / "ref.gpkg", boxes, ["1", "2", odd])
     with pytest.raises(DataError) as info:
-        evaluate_map(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
+        evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover")
     message = str(info.value)
     assert f"holds class ids and values that are not ids: '{odd}' (1 feature)" in message
     assert "--class-names" not in message  # an option of prepare, not of evaluate

@@ -109,7 +109,7 @@ def test_a_run_whose_reference_lacks_the_class_counts_for_no_figure(run_cli, tmp
 
 
 def test_a_figure_defined_in_fewer_runs_says_so_in_the_markdown(tmp_path):
-    from cfipt_cli.evaluate.pipeline import summarise_runs
+    from cfipt_cli.evaluate.summary import summarise_runs
 
     a = _report(tmp_path / "a.json", [_class(0.8, 0.6, 0.7)])
     b = _report(tmp_path / "b.json", [_class(0.0, None, 0.0)])  # in the reference, never predicted
@@ -124,7 +124,7 @@ def test_a_figure_defined_in_fewer_runs_says_so_in_the_markdown(tmp_path):
 # ------------------------------------------------------------------------------------ Markdown cells
 @pytest.mark.parametrize("name", ["Wa\nter", "Water | Sea", "Tab\there", "Line\r\nbreak"])
 def test_class_names_never_break_the_markdown_tables(tmp_path, name):
-    from cfipt_cli.evaluate.pipeline import summarise_runs
+    from cfipt_cli.evaluate.summary import summarise_runs
 
     report = {
         "map": "m\n.tif",
@@ -164,10 +164,10 @@ def test_an_integer_reference_field_out_of_range_is_an_error(tmp_path, values):
     import pandas as pd
 
     from cfipt_cli.errors import DataError
-    from cfipt_cli.evaluate.pipeline import _vector_ids
+    from cfipt_cli.evaluate.vector_reference import vector_class_ids
 
     with pytest.raises(DataError, match=r"class field of .* holds"):
-        _vector_ids(pd.Series(values), None, tmp_path / "truth.gpkg")
+        vector_class_ids(pd.Series(values), None, tmp_path / "truth.gpkg")
 
 
 # ------------------------------------------------------------------------- --summary reads reports safely

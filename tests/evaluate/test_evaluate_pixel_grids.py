@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import rasterio
 import scipy.io
-from evaluate_builders import perturb, shared_file, write_raster, write_scene, write_v73
+from evaluate_builders import evaluate, perturb, shared_file, write_raster, write_scene, write_v73
 from rasterio.errors import NotGeoreferencedWarning
 
-from cfipt_cli.evaluate.pipeline import evaluate_map
 from cfipt_cli.io.classes import ClassTable
 
 PIXEL_GRID = {"crs": None, "transform": None}  # what prepare/predict write for .mat inputs
@@ -112,8 +111,8 @@ def test_mat_reference_gives_the_figures_of_the_same_labels_as_geotiff(tmp_path,
     map_path = write_raster(tmp_path / "map.tif", prediction, classes=table, **PIXEL_GRID)
     tif_ref = write_raster(tmp_path / "ref.tif", reference, **PIXEL_GRID)  # no names either
     mat_ref = write_mat(tmp_path / "ref_gt.mat", {"ref_gt": reference.astype(dtype)}, version)
-    from_tif = evaluate_map(map_path, tif_ref, block_size=16).to_json()
-    from_mat = evaluate_map(map_path, mat_ref, block_size=16).to_json()
+    from_tif = evaluate(map_path, tif_ref, block_size=16).to_json()
+    from_mat = evaluate(map_path, mat_ref, block_size=16).to_json()
     assert from_mat["reference"] == {"path": str(mat_ref), "kind": "mat", "field": None, "mat_key": "ref_gt"}
     for key in ("overall_accuracy", "average_accuracy", "kappa", "confusion_matrix", "classes", "pixels"):
         assert from_mat[key] == from_tif[key], key
@@ -128,7 +127,7 @@ def test_mat_reference_under_a_georeferenced_map_of_its_shape_warns(tmp_path, ta
     reference, prediction = labels_and_map(8)
     map_path = write_raster(tmp_path / "map.tif", prediction, classes=table)  # UTM
     scipy.io.savemat(tmp_path / "gt.mat", {"gt": reference})
-    result = evaluate_map(map_path, tmp_path / "gt.mat")
+    result = evaluate(map_path, tmp_path / "gt.mat")
     assert any("has no georeference; assuming it is on the map's pixel grid" in w for w in result.warnings)
     valid = reference > 0
     assert result.metrics.overall_accuracy == pytest.approx(np.mean(reference[valid] == prediction[valid]))

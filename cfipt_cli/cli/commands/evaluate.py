@@ -21,6 +21,64 @@ class ReportFormat(str, Enum):
     csv = "csv"
 
 
+# Described in the command's docstring: Typer would list a variadic argument as "MAP <list[Path]>".
+Maps = Annotated[list[Path] | None, typer.Argument(metavar="MAP", show_default=False, hidden=True)]
+Reference = Annotated[
+    str | None,
+    typer.Option(
+        "--reference",
+        "-r",
+        metavar="REF",
+        help="A prepared scene folder (its test labels), a label raster, a vector file (with --field) "
+        "or a .mat label array of the map's shape.",
+    ),
+]
+Field = Annotated[
+    str | None, typer.Option("--field", metavar="NAME", help="Vector attribute with class names or ids.")
+]
+Nodata = Annotated[
+    float | None, typer.Option("--nodata", help="Map value to leave out, besides the map's nodata and 0.")
+]
+Classes = Annotated[
+    Path | None,
+    typer.Option(
+        "--classes",
+        metavar="PATH",
+        help="Class table of the map when it has no .aux.xml: a scene or model folder or its JSON.",
+    ),
+]
+MatKeys = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mat-key",
+        metavar="KEY",
+        help="Variable to read from a .mat reference when several could be the labels (repeatable; "
+        "the first key the file holds is used).",
+    ),
+]
+AllTouched = Annotated[
+    bool, typer.Option("-a", "--all-touched", help="Rasterise a vector reference with every touched pixel.")
+]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        metavar="BASE",
+        help="Write BASE.json, BASE.csv, BASE.md and BASE.png (or the summary).",
+    ),
+]
+Format = Annotated[
+    ReportFormat | None, typer.Option("--format", help="What stdout shows: md (default), json or csv.")
+]
+Plot = Annotated[
+    Path | None, typer.Option("--plot", metavar="PNG", help="Save the row-normalised confusion matrix.")
+]
+Summary = Annotated[
+    bool, typer.Option("--summary", help="Mean and standard deviation over the given JSON reports.")
+]
+
+
 def _stdout_format(fmt: ReportFormat | None, json_out: bool) -> str:
     if fmt is None:
         return "json" if json_out else "md"
@@ -29,123 +87,41 @@ def _stdout_format(fmt: ReportFormat | None, json_out: bool) -> str:
     return fmt.value
 
 
-def _report_outputs(out: Path | None, suffixes: tuple[str, ...], plot: Path | None) -> list[Any]:
-    """`--out BASE` (one file per suffix) and `--plot`, as the output policy sees them."""
-    from cfipt_cli.evaluate import reports
-    from cfipt_cli.io import outputs as policy
-
-    targets = reports.output_paths(out, suffixes) if out is not None else []
-    items = [policy.Output(t, "--out", policy.REPORT_KINDS[t.suffix]) for t in targets]
-    return items + ([policy.Output(plot, "--plot", policy.PNG)] if plot is not None else [])
+ONE_EVALUATION = ("--reference", "--field", "--nodata", "--classes", "--mat-key", "--all-touched", "--plot")
 
 
-def _summary(paths: list[Path], out: Path | None, stdout_format: str, overwrite: bool) -> None:
-    from cfipt_cli.evaluate import reports
-    from cfipt_cli.evaluate.pipeline import summarise_runs
-    from cfipt_cli.io import outputs as policy
-
-    if not paths:
-        raise CfiptUsageError("--summary needs the JSON reports of the runs, e.g. runs/*/report.json")
-    items = _report_outputs(out, reports.SUMMARY_SUFFIXES, None)
-    policy.check_outputs(items, [("report", p) for p in paths], overwrite)  # before any work
-    with policy.locked_outputs([i.path for i in items]):
-        result = summarise_runs(paths)
-        if out is not None:
-            reports.write_summary_files(result, out, overwrite)
-    sys.stdout.write(reports.render_summary(result, stdout_format))
+def _reports_only(*values: Any) -> None:
+    """--summary reads reports: refuse the options of one evaluation, whose `values` (in the order of
+    ONE_EVALUATION) are None when not given."""
+    conflicts = [name for name, value in zip(ONE_EVALUATION, values, strict=True) if value is not None]
+    if conflicts:
+        raise CfiptUsageError(f"--summary reads JSON reports only; drop {', '.join(conflicts)}")
 
 
-def _evaluation(
-    map_path: Path,
-    reference: str,
-    options: dict[str, Any],
-    out: Path | None,
-    plot: Path | None,
-    stdout_format: str,
-    overwrite: bool,
-) -> None:
-    from cfipt_cli.evaluate import reports
-    from cfipt_cli.evaluate.pipeline import evaluate_map, load_class_table
-    from cfipt_cli.io import outputs as policy
+def _one_map(paths: list[Path] | None) -> Path:
+    if len(paths or []) != 1:
+        raise CfiptUsageError("give one MAP (or --summary with the JSON reports of several runs)")
+    return (paths or [])[0]
 
-    items = _report_outputs(out, reports.REPORT_SUFFIXES, plot)
-    classes = options.pop("classes")
-    inputs = [("map", map_path), ("reference", reference), *([("--classes", classes)] if classes else [])]
-    policy.check_outputs(items, inputs, overwrite)  # before any work
-    with policy.locked_outputs([i.path for i in items]):
-        map_classes = load_class_table(classes) if classes is not None else None
-        report = evaluate_map(map_path, reference, map_classes=map_classes, **options).to_json()
-        if out is not None:
-            reports.write_report_files(report, out, overwrite)
-        if plot is not None:
-            reports.plot_confusion(report, plot, overwrite)
-    sys.stdout.write(reports.render(report, stdout_format))
+
+def _given_reference(reference: str | None) -> str:
+    if reference is None:
+        raise CfiptUsageError("--reference is required: a scene folder, a label raster or a vector file")
+    return reference
 
 
 def command(
-    inputs: Annotated[
-        list[Path] | None,
-        # Described in the docstring: Typer would list a variadic argument as "MAP <list[Path]>".
-        typer.Argument(metavar="MAP", show_default=False, hidden=True),
-    ] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option(
-            "--reference",
-            "-r",
-            metavar="REF",
-            help="A prepared scene folder (its test labels), a label raster, a vector file (with --field) "
-            "or a .mat label array of the map's shape.",
-        ),
-    ] = None,
-    field: Annotated[
-        str | None,
-        typer.Option("--field", metavar="NAME", help="Vector attribute with class names or ids."),
-    ] = None,
-    nodata: Annotated[
-        float | None,
-        typer.Option("--nodata", help="Map value to leave out, besides the map's nodata and 0."),
-    ] = None,
-    classes: Annotated[
-        Path | None,
-        typer.Option(
-            "--classes",
-            metavar="PATH",
-            help="Class table of the map when it has no .aux.xml: a scene or model folder or its JSON.",
-        ),
-    ] = None,
-    mat_key: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mat-key",
-            metavar="KEY",
-            help="Variable to read from a .mat reference when several could be the labels (repeatable; "
-            "the first key the file holds is used).",
-        ),
-    ] = None,
-    all_touched: Annotated[
-        bool,
-        typer.Option("-a", "--all-touched", help="Rasterise a vector reference with every touched pixel."),
-    ] = False,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="BASE",
-            help="Write BASE.json, BASE.csv, BASE.md and BASE.png (or the summary).",
-        ),
-    ] = None,
-    fmt: Annotated[
-        ReportFormat | None, typer.Option("--format", help="What stdout shows: md (default), json or csv.")
-    ] = None,
-    plot: Annotated[
-        Path | None,
-        typer.Option("--plot", metavar="PNG", help="Save the row-normalised confusion matrix."),
-    ] = None,
-    summary: Annotated[
-        bool, typer.Option("--summary", help="Mean and standard deviation over the given JSON reports.")
-    ] = False,
+    inputs: Maps = None,
+    reference: Reference = None,
+    field: Field = None,
+    nodata: Nodata = None,
+    classes: Classes = None,
+    mat_key: MatKeys = None,
+    all_touched: AllTouched = False,
+    out: Out = None,
+    fmt: Format = None,
+    plot: Plot = None,
+    summary: Summary = False,
     json_out: JsonOut = False,
     overwrite: Overwrite = False,
 ) -> None:
@@ -164,32 +140,23 @@ def command(
 
       cfipt evaluate --summary runs/*/report.json --out summary
     """
-    paths = list(inputs or [])
+    from cfipt_cli.evaluate import pipeline, reports
+    from cfipt_cli.evaluate.request import EvaluationRequest
+
     stdout_format = _stdout_format(fmt, json_out)
-    options = {
-        "field": field,
-        "nodata": nodata,
-        "classes": classes,
-        "all_touched": all_touched,
-        "mat_keys": list(mat_key or []),
-    }
+    outputs = pipeline.ReportOutputs(out, plot, overwrite)
     if summary:
-        flags = {
-            "--reference": reference,
-            "--field": field,
-            "--nodata": nodata,
-            "--classes": classes,
-            "--mat-key": mat_key or None,
-            "--all-touched": all_touched or None,
-            "--plot": plot,
-        }
-        conflicts = [name for name, value in flags.items() if value is not None]
-        if conflicts:
-            raise CfiptUsageError(f"--summary reads JSON reports only; drop {', '.join(conflicts)}")
-        _summary(paths, out, stdout_format, overwrite)
-        return
-    if len(paths) != 1:
-        raise CfiptUsageError("give one MAP (or --summary with the JSON reports of several runs)")
-    if reference is None:
-        raise CfiptUsageError("--reference is required: a scene folder, a label raster or a vector file")
-    _evaluation(paths[0], reference, options, out, plot, stdout_format, overwrite)
+        _reports_only(reference, field, nodata, classes, mat_key or None, all_touched or None, plot)
+        text = reports.render_summary(pipeline.run_summary(inputs or [], outputs), stdout_format)
+    else:
+        request = EvaluationRequest(
+            _one_map(inputs),
+            Path(_given_reference(reference)),
+            field=field,
+            nodata=nodata,
+            all_touched=all_touched,
+            map_classes=classes,
+            mat_keys=tuple(mat_key or ()),
+        )
+        text = reports.render(pipeline.run_evaluation(request, outputs), stdout_format)
+    sys.stdout.write(text)
