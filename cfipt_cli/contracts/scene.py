@@ -7,19 +7,27 @@ scene/
   mask.tif           uint8, 1 = valid in every source, 0 = nodata
   train_labels.tif   class ids (uint8, uint16 beyond 255), 0 = unlabelled
   test_labels.tif    class ids, 0 = unlabelled; disjoint from the training pixels
+
+scene.json is written here and only here (`SceneDescription`, `write_scene_meta`) and read back here
+(`Scene.open`, key by key with `check_scene_meta`): prepare, the tests and the benchmarks all write it
+through `write_scene_meta`, so that the keys and their order are those of one description.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cfipt_cli import __version__
 from cfipt_cli.errors import CfiptError, DataError, InputNotFoundError
 from cfipt_cli.io.atomic import read_json_document
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.files import utc_now
 from cfipt_cli.io.schema import Document
 
 SCENE_FORMAT = "cfipt-scene"
@@ -33,6 +41,154 @@ TEST_LABELS_NAME = "test_labels.tif"
 
 SOURCES = ("hsi", "lidar", "sar")
 STATISTICS = ("mean", "std", "min", "max")
+
+
+# ------------------------------------------------------------------------------------ the description
+@dataclass(frozen=True)
+class SceneBand:
+    """One band of stack.tif: 1-based `index`, its `source` role, its band in its file, its input."""
+
+    index: int
+    source: str  # "hsi", "lidar" or "sar"
+    source_band: int
+    description: str  # "hsi:1", "lidar:1", ...: the band description in stack.tif
+    input: int  # index into `sources`
+
+
+@dataclass(frozen=True)
+class RasterInput:
+    """A raster input as scene.json records it (`sources` entry of the HSI, a LiDAR or a SAR file)."""
+
+    role: str
+    path: str
+    sha256: str
+    format: str  # "gdal" or "mat"
+    mat_key: str | None
+    bands: int
+    width: int
+    height: int
+    dtype: str
+    crs: str | None  # WKT
+    resolution: tuple[float, float] | None
+    nodata: float | str | None  # "nan" for NaN
+    resampling: str  # "none" when already on the HSI grid
+
+
+@dataclass(frozen=True)
+class LabelInput:
+    """A label input as scene.json records it (`sources` entry with role labels or test_labels)."""
+
+    role: str
+    path: str
+    sha256: str
+    format: str  # "vector" or "raster"
+    field: str | None  # vector layers only
+    all_touched: bool | None  # vector layers only
+    resampling: str  # "rasterize" or "nearest"
+
+
+@dataclass(frozen=True)
+class TrainTest:
+    """A pair of values for the training and the test pixels."""
+
+    train: Any
+    test: Any
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """How the labelled pixels were split (`cfipt_cli.prepare.split`)."""
+
+    mode: str
+    train_per_class: int
+    seed: int
+    patch_size: int
+    block_size: int | None  # blocks mode only
+    test_labels: str | None  # the independent test labels, if any
+    excluded: int = 0
+    small_classes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # id -> labelled, train
+
+
+@dataclass(frozen=True)
+class BandStatistics:
+    """Per stack band over the valid pixels: mean, population std, min, max; and the valid pixels."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    min: tuple[float | None, ...]
+    max: tuple[float | None, ...]
+    count: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BandStatistics:
+        """From the JSON form, e.g. `RunningStats.to_json()`."""
+        mean, std, low, high = (tuple(data[key]) for key in STATISTICS)
+        return cls(mean, std, low, high, int(data["count"]))
+
+
+@dataclass(frozen=True)
+class SceneDescription:
+    """What scene.json says (README "The scene folder"); `to_json` gives its keys in their order."""
+
+    width: int
+    height: int
+    crs: str | None  # WKT, None for a plain pixel grid
+    transform: tuple[float, ...]  # a, b, c, d, e, f
+    bands: tuple[SceneBand, ...]
+    sources: tuple[RasterInput | LabelInput, ...]
+    valid_pixels: int
+    classes: ClassTable
+    counts: TrainTest  # {"<id>": n} each, every class of the table
+    labels_on_nodata: TrainTest  # labelled pixels ignored on nodata, each an int
+    split: SplitRecord
+    statistics: BandStatistics
+    cfipt_version: str = __version__
+    created: str = field(default_factory=utc_now)
+
+    def band_roles(self) -> dict[str, int]:
+        """{"hsi": C, "aux": D, "lidar": n, "sar": m} from the bands."""
+        layout = [band.source for band in self.bands]
+        n_hsi = layout.count("hsi")
+        return {
+            "hsi": n_hsi,
+            "aux": len(layout) - n_hsi,
+            "lidar": layout.count("lidar"),
+            "sar": layout.count("sar"),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The scene.json object."""
+        return {
+            "format": SCENE_FORMAT,
+            "format_version": SCENE_FORMAT_VERSION,
+            "cfipt_version": self.cfipt_version,
+            "created": self.created,
+            "width": self.width,
+            "height": self.height,
+            "crs": self.crs,
+            "transform": list(self.transform),
+            "georeferenced": self.crs is not None,
+            "bands": [asdict(band) for band in self.bands],
+            "band_roles": self.band_roles(),
+            "sources": [asdict(source) for source in self.sources],
+            "nodata": "nan",
+            "mask": {"valid_pixels": self.valid_pixels, "total_pixels": self.width * self.height},
+            "classes": self.classes.to_json(),
+            "counts": asdict(self.counts),
+            "labels_on_nodata": asdict(self.labels_on_nodata),
+            "split": asdict(self.split),
+            "statistics": asdict(self.statistics),
+        }
+
+
+def write_scene_meta(folder: Path, description: SceneDescription) -> Path:
+    """Write `folder`/scene.json: the one writer of the file (prepare, tests and benchmarks)."""
+    path = Path(folder) / META_NAME
+    path.write_text(json.dumps(description.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ the reader
 
 
 def check_scene_meta(meta: dict[str, Any], path: Path) -> None:

@@ -33,13 +33,19 @@ SPLIT_MODES = ("random", "blocks")
 
 @dataclass(frozen=True)
 class SplitParams:
-    """How to split: mode, N per class, seed, patch size (blocks halo) and block size."""
+    """How to split: mode, N per class, seed, patch size (blocks halo) and block size.
+
+    Checked when built (CfiptUsageError on values out of range), so that every SplitParams is valid.
+    """
 
     mode: str = "random"
     train_per_class: int = 40
     seed: int = 0
     patch_size: int = 11
     block_size: int = 64
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         """Raise CfiptUsageError on values out of range."""
@@ -144,7 +150,6 @@ def split_pixels(
         params: mode, N per class, seed, patch and block sizes.
         test_index, test_classes: an independent test set; None tests on the remaining labelled pixels.
     """
-    params.validate()
     order = np.argsort(index, kind="stable")
     index, classes = index[order], classes[order]
     independent = test_index is not None and test_classes is not None

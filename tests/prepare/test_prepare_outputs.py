@@ -72,7 +72,7 @@ def test_ctrl_c_says_nothing_was_written(run_cli, scene_files, tmp_path, monkeyp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(prepare, "_windowed_pass", interrupted)
+    monkeypatch.setattr(prepare, "windowed_pass", interrupted)
     code, _, stderr = run_cli(_argv(scene_files, tmp_path / "scene"))
     assert code == 130 and stderr == "cfipt: error: interrupted; no output was written\n"
     assert list(tmp_path.iterdir()) == []
@@ -86,7 +86,7 @@ def test_a_gdal_write_failure_is_one_line_and_leaves_nothing(run_cli, scene_file
     def failing(*args, **kwargs):
         raise RasterioIOError("Write failed. See previous exception for details.")
 
-    monkeypatch.setattr(prepare, "_windowed_pass", failing)
+    monkeypatch.setattr(prepare, "windowed_pass", failing)
     code, _, stderr = run_cli(_argv(scene_files, tmp_path / "scene"))
     assert code == EXIT_ERROR and stderr.count("\n") == 1 and "Write failed" in stderr
     assert list(tmp_path.iterdir()) == []

@@ -90,14 +90,14 @@ def test_blocks_split_clusters_training_pixels():
 
 
 @pytest.mark.parametrize(
-    "params",
+    "values",
     [
-        SplitParams(mode="x"),
-        SplitParams(train_per_class=0),
-        SplitParams(patch_size=0),
-        SplitParams(block_size=0),
+        {"mode": "x"},
+        {"train_per_class": 0},
+        {"patch_size": 0},
+        {"block_size": 0},
     ],
 )
-def test_bad_parameters_are_usage_errors(params):
+def test_bad_parameters_are_usage_errors(values):
     with pytest.raises(CfiptUsageError):
-        params.validate()
+        SplitParams(**values)  # checked when built, so no split ever runs on bad parameters

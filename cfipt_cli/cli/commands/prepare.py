@@ -14,121 +14,133 @@ from cfipt_cli.cli.options import CreationOptions, JsonOut, Overwrite, SeedOpt, 
 
 PathList = list[Path] | None
 
+HsiOpt = Annotated[
+    Path,
+    typer.Option(
+        "--hsi",
+        help="Hyperspectral raster (GDAL raster or .mat); its grid is the scene grid.",
+        metavar="FILE",
+    ),
+]
+LidarOpt = Annotated[
+    PathList, typer.Option("--lidar", help="LiDAR raster, e.g. a DSM (repeatable).", metavar="FILE")
+]
+SarOpt = Annotated[PathList, typer.Option("--sar", help="SAR raster (repeatable).", metavar="FILE")]
+LabelsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--labels",
+        help="Training labels: vector layer (shp/gpkg/geojson) or label raster (0 = unlabelled).",
+        metavar="FILE",
+    ),
+]
+LabelFieldOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--label-field",
+        help="Attribute of the vector labels holding class names or integer ids.",
+        metavar="NAME",
+    ),
+]
+TestLabelsOpt = Annotated[
+    Path | None,
+    typer.Option("--test-labels", help="Independent test labels (same kind as --labels).", metavar="FILE"),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Scene folder to write.", metavar="DIR")]
+TrainPerClassOpt = Annotated[
+    int, typer.Option("--train-per-class", help="Training pixels per class.", metavar="N")
+]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="random (paper protocol) or blocks (test patches never overlap training patches).",
+        metavar="MODE",
+    ),
+]
+PatchSizeOpt = Annotated[
+    int,
+    typer.Option(
+        "--patch-size",
+        help="Patch size p; the blocks split keeps test pixels at least p pixels from training pixels.",
+        metavar="N",
+    ),
+]
+BlockSizeOpt = Annotated[
+    int, typer.Option("--block-size", help="Block side in pixels for --split blocks.", metavar="N")
+]
+AllTouchedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-touched",
+        "-a",
+        help="Burn every pixel a polygon touches, not only those whose centre is inside.",
+    ),
+]
+ResamplingOpt = Annotated[
+    str,
+    typer.Option(
+        "--resampling",
+        help="Resampling of LiDAR/SAR onto the HSI grid (rasterio names: bilinear, cubic, average, nearest...).",
+        metavar="METHOD",
+    ),
+]
+NodataOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--nodata",
+        help="Nodata value of the HSI input (overrides the file's own); LiDAR/SAR take --lidar-nodata, "
+        "--sar-nodata.",
+        metavar="VALUE",
+    ),
+]
+LidarNodataOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--lidar-nodata", help="Nodata value of the LiDAR rasters (overrides theirs).", metavar="VALUE"
+    ),
+]
+SarNodataOpt = Annotated[
+    float | None,
+    typer.Option("--sar-nodata", help="Nodata value of the SAR rasters (overrides theirs).", metavar="VALUE"),
+]
+ClassNamesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--class-names", help="CSV (id,name[,#rrggbb]) or JSON file naming the classes.", metavar="FILE"
+    ),
+]
+MatKeyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mat-key",
+        help="Variable to read from .mat inputs when several could be the image (repeatable; "
+        "each file uses the first key it holds).",
+        metavar="NAME",
+    ),
+]
+
 
 def command(
-    hsi: Annotated[
-        Path,
-        typer.Option(
-            "--hsi",
-            help="Hyperspectral raster (GDAL raster or .mat); its grid is the scene grid.",
-            metavar="FILE",
-        ),
-    ],
-    lidar: Annotated[
-        PathList, typer.Option("--lidar", help="LiDAR raster, e.g. a DSM (repeatable).", metavar="FILE")
-    ] = None,
-    sar: Annotated[PathList, typer.Option("--sar", help="SAR raster (repeatable).", metavar="FILE")] = None,
-    labels: Annotated[
-        Path | None,
-        typer.Option(
-            "--labels",
-            help="Training labels: vector layer (shp/gpkg/geojson) or label raster (0 = unlabelled).",
-            metavar="FILE",
-        ),
-    ] = None,
-    label_field: Annotated[
-        str | None,
-        typer.Option(
-            "--label-field",
-            help="Attribute of the vector labels holding class names or integer ids.",
-            metavar="NAME",
-        ),
-    ] = None,
-    test_labels: Annotated[
-        Path | None,
-        typer.Option(
-            "--test-labels", help="Independent test labels (same kind as --labels).", metavar="FILE"
-        ),
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Scene folder to write.", metavar="DIR")] = Path(
-        "scene"
-    ),
-    train_per_class: Annotated[
-        int, typer.Option("--train-per-class", help="Training pixels per class.", metavar="N")
-    ] = 40,
+    hsi: HsiOpt,
+    lidar: LidarOpt = None,
+    sar: SarOpt = None,
+    labels: LabelsOpt = None,
+    label_field: LabelFieldOpt = None,
+    test_labels: TestLabelsOpt = None,
+    out: OutOpt = Path("scene"),
+    train_per_class: TrainPerClassOpt = 40,
     seed: SeedOpt = 0,
-    split: Annotated[
-        str,
-        typer.Option(
-            "--split",
-            help="random (paper protocol) or blocks (test patches never overlap training patches).",
-            metavar="MODE",
-        ),
-    ] = "random",
-    patch_size: Annotated[
-        int,
-        typer.Option(
-            "--patch-size",
-            help="Patch size p; the blocks split keeps test pixels at least p pixels from training pixels.",
-            metavar="N",
-        ),
-    ] = 11,
-    block_size: Annotated[
-        int, typer.Option("--block-size", help="Block side in pixels for --split blocks.", metavar="N")
-    ] = 64,
-    all_touched: Annotated[
-        bool,
-        typer.Option(
-            "--all-touched",
-            "-a",
-            help="Burn every pixel a polygon touches, not only those whose centre is inside.",
-        ),
-    ] = False,
-    resampling: Annotated[
-        str,
-        typer.Option(
-            "--resampling",
-            help="Resampling of LiDAR/SAR onto the HSI grid "
-            "(rasterio names: bilinear, cubic, average, nearest...).",
-            metavar="METHOD",
-        ),
-    ] = "bilinear",
-    nodata: Annotated[
-        float | None,
-        typer.Option(
-            "--nodata",
-            help="Nodata value of the HSI input (overrides the file's own); LiDAR/SAR take --lidar-nodata, "
-            "--sar-nodata.",
-            metavar="VALUE",
-        ),
-    ] = None,
-    lidar_nodata: Annotated[
-        float | None,
-        typer.Option(
-            "--lidar-nodata", help="Nodata value of the LiDAR rasters (overrides theirs).", metavar="VALUE"
-        ),
-    ] = None,
-    sar_nodata: Annotated[
-        float | None,
-        typer.Option(
-            "--sar-nodata", help="Nodata value of the SAR rasters (overrides theirs).", metavar="VALUE"
-        ),
-    ] = None,
-    class_names: Annotated[
-        Path | None,
-        typer.Option(
-            "--class-names", help="CSV (id,name[,#rrggbb]) or JSON file naming the classes.", metavar="FILE"
-        ),
-    ] = None,
-    mat_key: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mat-key",
-            help="Variable to read from .mat inputs when several could be the image (repeatable; "
-            "each file uses the first key it holds).",
-            metavar="NAME",
-        ),
-    ] = None,
+    split: SplitOpt = "random",
+    patch_size: PatchSizeOpt = 11,
+    block_size: BlockSizeOpt = 64,
+    all_touched: AllTouchedOpt = False,
+    resampling: ResamplingOpt = "bilinear",
+    nodata: NodataOpt = None,
+    lidar_nodata: LidarNodataOpt = None,
+    sar_nodata: SarNodataOpt = None,
+    class_names: ClassNamesOpt = None,
+    mat_key: MatKeyOpt = None,
     co: CreationOptions = None,
     overwrite: Overwrite = False,
     json_out: JsonOut = False,
@@ -141,32 +153,22 @@ def command(
 
     Example: cfipt prepare --hsi h.tif --lidar dsm.tif --labels train.gpkg --label-field class
     """
-    from cfipt_cli.prepare.pipeline import prepare_scene
+    from cfipt_cli.prepare.pipeline import prepare
+    from cfipt_cli.prepare.request import LabelOptions, OutputOptions, PrepareRequest, SceneInputs
+    from cfipt_cli.prepare.split import SplitParams
 
-    summary = prepare_scene(
-        hsi,
-        lidar=lidar or [],
-        sar=sar or [],
-        labels=labels,
-        label_field=label_field,
-        test_labels=test_labels,
-        out=out,
-        train_per_class=train_per_class,
-        seed=seed,
-        split=split,
-        patch_size=patch_size,
-        block_size=block_size,
-        all_touched=all_touched,
-        resampling=resampling,
-        hsi_nodata=nodata,
-        lidar_nodata=lidar_nodata,
-        sar_nodata=sar_nodata,
-        class_names=class_names,
-        mat_keys=mat_key or [],
-        creation_options=parse_creation_options(co),
-        overwrite=overwrite,
-        progress=sys.stderr.isatty(),
+    output = OutputOptions(out, parse_creation_options(co), overwrite, progress=sys.stderr.isatty())
+    request = PrepareRequest(
+        SceneInputs(hsi, lidar or [], sar or [], nodata, lidar_nodata, sar_nodata, mat_key or [], resampling),
+        LabelOptions(labels, label_field, test_labels, all_touched, class_names),
+        SplitParams(split, train_per_class, seed, patch_size, block_size),
+        output,
     )
+    _report(prepare(request), json_out)
+
+
+def _report(summary: dict[str, Any], json_out: bool) -> None:
+    """The table on stderr (unless -q), the JSON summary on stdout with --json."""
     if logging.getLogger("cfipt").getEffectiveLevel() <= logging.WARNING:
         _print_table(summary)
     if json_out:
