@@ -65,6 +65,10 @@ def write_scene(
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
+    from cfipt_cli.contracts.scene import BandStatistics, write_scene_meta
+    from cfipt_cli.io.classes import ClassTable
+    from cfipt_cli.testing.scene_folder import describe_test_scene
+
     root.mkdir(parents=True)
     n_bands = n_hsi + 1
     profile = {
@@ -114,28 +118,23 @@ def write_scene(
     with rasterio.open(root / "test_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile):
         pass  # unlabelled: prediction does not read labels
     mean = sums / count
-    sources = ["hsi"] * n_hsi + ["lidar"]
-    meta = {
-        "format": "cfipt-scene",
-        "format_version": 1,
-        "width": size,
-        "height": size,
-        "crs": "EPSG:32632",
-        "transform": list(profile["transform"])[:6],
-        "georeferenced": True,
-        "bands": [{"index": i + 1, "source": s, "source_band": i + 1} for i, s in enumerate(sources)],
-        "band_roles": {"hsi": n_hsi, "aux": 1, "lidar": 1, "sar": 0},
-        "nodata": "nan",
-        "classes": [{"id": i, "name": n} for i, n in enumerate(class_names(n_classes), start=1)],
-        "statistics": {
-            "mean": mean.tolist(),
-            "std": np.sqrt(squares / count - mean**2).tolist(),
-            "min": lows.tolist(),
-            "max": highs.tolist(),
-            "count": count,
-        },
-    }
-    (root / "scene.json").write_text(json.dumps(meta), encoding="utf-8")
+    statistics = BandStatistics(
+        tuple(mean.tolist()),
+        tuple(np.sqrt(squares / count - mean**2).tolist()),
+        tuple(lows.tolist()),
+        tuple(highs.tolist()),
+        count,
+    )
+    description = describe_test_scene(
+        ["hsi"] * n_hsi + ["lidar"],
+        ClassTable.from_names(class_names(n_classes)),
+        statistics,
+        size=(size, size),
+        crs=profile["crs"],
+        transform=profile["transform"],
+        labels=(labels, None),
+    )
+    write_scene_meta(root, description)
     return root
 
 

@@ -9,7 +9,6 @@ a unique name (not conftest) so that test modules can import it whatever else py
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from cfipt_cli.evaluate.pipeline import evaluate_map
 from cfipt_cli.evaluate.request import EvaluationRequest
 from cfipt_cli.evaluate.result import EvaluationResult
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.testing.scene_folder import write_test_scene_meta
 
 UTM = "EPSG:32618"
 # A 10 m grid in UTM 18N (the area of the rasterio sample files).
@@ -122,39 +122,8 @@ def write_scene(
     write_raster(folder / "train_labels.tif", train_labels, crs=crs, transform=transform)
     write_raster(folder / "test_labels.tif", test_labels, crs=crs, transform=transform)
 
-    def counts(labels: np.ndarray) -> dict[str, int]:
-        ids, n = np.unique(labels[labels > 0], return_counts=True)
-        return {str(i): int(c) for i, c in zip(ids, n, strict=True)}
-
-    meta = {
-        "format": "cfipt-scene",
-        "format_version": 1,
-        "cfipt_version": "0.1.0",
-        "created": "2026-01-01T00:00:00+00:00",
-        "width": width,
-        "height": height,
-        "crs": rasterio.crs.CRS.from_user_input(crs).to_wkt() if crs else None,
-        "transform": list(transform or Affine.identity())[:6],
-        "georeferenced": crs is not None,
-        "bands": [
-            {"index": 1, "source": "hsi", "source_band": 1, "description": "hsi 1"},
-            {"index": 2, "source": "lidar", "source_band": 1, "description": "lidar 1"},
-        ],
-        "band_roles": {"hsi": 1, "aux": 1, "lidar": 1, "sar": 0},
-        "sources": [],
-        "nodata": "nan",
-        "classes": classes.to_json(),
-        "counts": {"train": counts(train_labels), "test": counts(test_labels)},
-        "split": {"mode": "given", "train_per_class": None, "seed": 0, "block": None, "test_labels": "given"},
-        "statistics": {
-            "mean": [0.5, 0.5],
-            "std": [0.29, 0.29],
-            "min": [0.0, 0.0],
-            "max": [1.0, 1.0],
-            "count": int(height * width),
-        },
-    }
-    (folder / "scene.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    labels = (train_labels, test_labels)
+    write_test_scene_meta(folder, stack, None, ["hsi", "lidar"], classes, crs, transform, labels)
     return folder
 
 

@@ -15,6 +15,9 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.testing.scene_folder import write_test_scene_meta
+
 CRS = "EPSG:32633"
 TRANSFORM = Affine(2.0, 0.0, 500010.0, 0.0, -2.0, 4000020.0)
 CLASS_NAMES = ["Grass", "Trees", "Roads", "Water", "Buildings", "Soil"]
@@ -59,36 +62,8 @@ def write_scene(
         with rasterio.open(root / name, "w", count=1, dtype="uint8", nodata=0, **profile) as dst:
             dst.write(data[None])
     sources = ["hsi"] * n_hsi + ["lidar"] * n_lidar + ["sar"] * n_sar
-    flat = stack.reshape(n_bands, -1)[:, valid.ravel()]
-    meta = {
-        "format": "cfipt-scene",
-        "format_version": 1,
-        "cfipt_version": "test",
-        "created": "2026-01-01T00:00:00+00:00",
-        "width": width,
-        "height": height,
-        "crs": rasterio.crs.CRS.from_string(CRS).to_wkt(),
-        "transform": list(TRANSFORM)[:6],
-        "georeferenced": True,
-        "bands": [
-            {"index": i + 1, "source": s, "source_band": i + 1, "description": f"{s} {i + 1}"}
-            for i, s in enumerate(sources)
-        ],
-        "band_roles": {"hsi": n_hsi, "aux": n_lidar + n_sar, "lidar": n_lidar, "sar": n_sar},
-        "sources": [],
-        "nodata": "nan",
-        "classes": class_table_json(n_classes),
-        "counts": {"train": {}, "test": {}},
-        "split": {},
-        "statistics": {
-            "mean": flat.mean(1).tolist(),
-            "std": flat.std(1).tolist(),
-            "min": flat.min(1).tolist(),
-            "max": flat.max(1).tolist(),
-            "count": int(valid.sum()),
-        },
-    }
-    (root / "scene.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    classes = ClassTable.from_json(class_table_json(n_classes))
+    write_test_scene_meta(root, stack, valid, sources, classes, CRS, TRANSFORM, (labels, labels))
     return root
 
 
@@ -130,7 +105,6 @@ def write_model(root: Path, scene: Path, patch_size: int = 5, seed: int = 0) -> 
     from cfipt_cli.contracts.model import build_network, save_model
     from cfipt_cli.contracts.model_json import ModelRecord
     from cfipt_cli.contracts.scene import Scene
-    from cfipt_cli.io.classes import ClassTable
 
     opened = Scene.open(scene)
     config = tiny_config(scene, patch_size)

@@ -7,16 +7,20 @@ the rest of the labelled pixels to test_labels.tif.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 
+from cfipt_cli.contracts.scene import SplitRecord
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.testing.scene_folder import write_test_scene_meta
 from cfipt_cli.train.config import TrainConfig
 
 CLASS_NAMES = ["Grass", "Trees", "Roads", "Water", "Buildings", "Soil"]
+CRS = "EPSG:32633"
+TRANSFORM = Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0)
 
 
 def class_map(size: int, n_classes: int, rng: np.random.Generator, cell: int = 8) -> np.ndarray:
@@ -65,8 +69,8 @@ def write_scene(
         "driver": "GTiff",
         "width": size,
         "height": size,
-        "crs": "EPSG:32633",
-        "transform": Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0),
+        "crs": CRS,
+        "transform": TRANSFORM,
         "tiled": True,
         "blockxsize": 16,
         "blockysize": 16,
@@ -84,43 +88,12 @@ def write_scene(
             dst.write(data[None])
 
     names = CLASS_NAMES[: n_classes + int(empty_class)]
-    classes = [{"id": i, "name": n, "colour": "#808080"} for i, n in enumerate(names, start=1)]
-    bands = [
-        {"index": i + 1, "source": "hsi", "source_band": i + 1, "description": f"hsi {i + 1}"}
-        for i in range(n_hsi)
-    ]
-    bands.append({"index": n_hsi + 1, "source": "lidar", "source_band": 1, "description": "DSM"})
-    counts = {
-        "train": {str(c["id"]): int((train == c["id"]).sum()) for c in classes},
-        "test": {str(c["id"]): int((test == c["id"]).sum()) for c in classes},
-    }
-    flat = stack.reshape(n_hsi + 1, -1)
-    meta = {
-        "format": "cfipt-scene",
-        "format_version": 1,
-        "cfipt_version": "test",
-        "created": "2026-01-01T00:00:00+00:00",
-        "width": size,
-        "height": size,
-        "crs": "EPSG:32633",
-        "transform": [1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0],
-        "georeferenced": True,
-        "bands": bands,
-        "band_roles": {"hsi": n_hsi, "aux": 1, "lidar": 1, "sar": 0},
-        "sources": [],
-        "nodata": "nan",
-        "classes": classes,
-        "counts": counts,
-        "split": {"mode": "per_class", "train_per_class": n_train, "seed": seed},
-        "statistics": {
-            "mean": flat.mean(1).tolist(),
-            "std": flat.std(1).tolist(),
-            "min": flat.min(1).tolist(),
-            "max": flat.max(1).tolist(),
-            "count": size * size,
-        },
-    }
-    (root / "scene.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    classes = ClassTable.from_json(
+        [{"id": i, "name": n, "colour": "#808080"} for i, n in enumerate(names, 1)]
+    )
+    split = SplitRecord("random", n_train, seed, patch_size=11, block_size=None, test_labels=None)
+    sources = ["hsi"] * n_hsi + ["lidar"]
+    write_test_scene_meta(root, stack, None, sources, classes, CRS, TRANSFORM, (train, test), split)
     return root
 
 
