@@ -63,9 +63,8 @@ def write_scene(
     """
     import rasterio
     from rasterio.transform import from_origin
-    from rasterio.windows import Window
 
-    from cfipt_cli.contracts.scene import BandStatistics, write_scene_meta
+    from cfipt_cli.contracts.scene import write_scene_meta
     from cfipt_cli.io.classes import ClassTable
     from cfipt_cli.testing.scene_folder import describe_test_scene
 
@@ -89,6 +88,43 @@ def write_scene(
     offsets = layout.normal(0.0, 2.0, size=(n_classes + 1, n_bands)) * (train > 0)
     valid_grid = mask_grid(size, stride)
     labels = np.where((layout.random(truth.shape) < train) & valid_grid, truth, 0).astype(np.uint8)
+    statistics = _write_stack(root, profile, offsets, truth, valid_grid, rng)
+    with rasterio.open(root / "train_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile) as dst:
+        dst.write(labels[None])
+    with rasterio.open(root / "test_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile):
+        pass  # unlabelled: prediction does not read labels
+    description = describe_test_scene(
+        ["hsi"] * n_hsi + ["lidar"],
+        ClassTable.from_names(class_names(n_classes)),
+        statistics,
+        size=(size, size),
+        crs=profile["crs"],
+        transform=profile["transform"],
+        labels=(labels, None),
+    )
+    write_scene_meta(root, description)
+    return root
+
+
+def _write_stack(
+    root: Path,
+    profile: dict[str, Any],
+    offsets: np.ndarray,
+    truth: np.ndarray,
+    valid_grid: np.ndarray,
+    rng: np.random.Generator,
+) -> Any:
+    """stack.tif (noise + band index + the offsets of each pixel's class, NaN off `valid_grid`) and
+    mask.tif, 256 rows at a time.
+
+    Returns the `BandStatistics` of the valid pixels, gathered on the way.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    from cfipt_cli.contracts.scene import BandStatistics
+
+    n_bands, size = offsets.shape[1], truth.shape[1]
     sums, squares = np.zeros(n_bands), np.zeros(n_bands)
     lows, highs = np.full(n_bands, np.inf), np.full(n_bands, -np.inf)
     count = 0
@@ -113,29 +149,9 @@ def write_scene(
             window = Window(0, row, size, h)
             stack.write(data, window=window)
             mask.write(valid.astype(np.uint8)[None], window=window)
-    with rasterio.open(root / "train_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile) as dst:
-        dst.write(labels[None])
-    with rasterio.open(root / "test_labels.tif", "w", count=1, dtype="uint8", nodata=0, **profile):
-        pass  # unlabelled: prediction does not read labels
     mean = sums / count
-    statistics = BandStatistics(
-        tuple(mean.tolist()),
-        tuple(np.sqrt(squares / count - mean**2).tolist()),
-        tuple(lows.tolist()),
-        tuple(highs.tolist()),
-        count,
-    )
-    description = describe_test_scene(
-        ["hsi"] * n_hsi + ["lidar"],
-        ClassTable.from_names(class_names(n_classes)),
-        statistics,
-        size=(size, size),
-        crs=profile["crs"],
-        transform=profile["transform"],
-        labels=(labels, None),
-    )
-    write_scene_meta(root, description)
-    return root
+    std = np.sqrt(squares / count - mean**2)
+    return BandStatistics(*(tuple(v.tolist()) for v in (mean, std, lows, highs)), count)
 
 
 def mask_grid(size: int, stride: int) -> np.ndarray:

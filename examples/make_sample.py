@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cfipt_cli.testing.synthetic import make_scene
+from cfipt_cli.testing.synthetic import SceneSpec, make_scene
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,17 +21,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "out" / "sample", help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     args = parser.parse_args()
-    scene = make_scene(
-        args.out,
-        height=120,
-        width=100,
-        n_bands=32,
-        n_classes=5,
-        seed=args.seed,
-        cell=10,
-        res=2.0,
-        lidar_res=3.0,
-    )
+    spec = SceneSpec(height=120, width=100, n_bands=32, n_classes=5, seed=args.seed, cell=10, res=2.0)
+    scene = make_scene(args.out, spec)
     dsm = scene.root / "dsm.tif"
     scene.lidar.replace(dsm)
     scene.label_raster.unlink()
