@@ -26,6 +26,7 @@ from cfipt_cli.testing.world import (
     CLASS_NAMES,
     HSI_CRS,
     HSI_ORIGIN,
+    CellMap,
     cell_classes,
     class_at,
     class_signatures,
@@ -37,31 +38,19 @@ from cfipt_cli.testing.world import (
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """What `make_scene` writes.
+    """What `make_scene` writes; everything random derives from `seed`."""
 
-    Attributes:
-        height, width: HSI size in pixels (multiples of `cell` keep every cell whole).
-        n_bands: HSI bands.
-        n_classes: classes (at most 8 named ones unless `class_names` is given).
-        seed: everything random derives from it.
-        cell: side of the square single-class cells, in HSI pixels.
-        res: HSI pixel size (m); lidar_res: DSM pixel size in its own CRS.
-        with_sar: also write a 2-band SAR raster in EPSG:3857.
-        class_names: names of the classes (default: CLASS_NAMES).
-        labelled_fraction: share of cells that get a label polygon.
-    """
-
-    height: int = 48
+    height: int = 48  # HSI size in pixels (multiples of `cell` keep every cell whole)
     width: int = 40
-    n_bands: int = 16
-    n_classes: int = 4
+    n_bands: int = 16  # HSI bands
+    n_classes: int = 4  # at most 8 named ones unless `class_names` is given
     seed: int = 0
-    cell: int = 8
-    res: float = 2.0
-    lidar_res: float = 3.0
-    with_sar: bool = False
-    class_names: Sequence[str] | None = None
-    labelled_fraction: float = 0.6
+    cell: int = 8  # side of the square single-class cells, in HSI pixels
+    res: float = 2.0  # HSI pixel size (m)
+    lidar_res: float = 3.0  # DSM pixel size in its own CRS
+    with_sar: bool = False  # also write a 2-band SAR raster in EPSG:3857
+    class_names: Sequence[str] | None = None  # default: CLASS_NAMES
+    labelled_fraction: float = 0.6  # share of cells that get a label polygon
 
 
 @dataclass
@@ -94,19 +83,8 @@ def _write_hsi(path: Path, cube: np.ndarray, transform: Affine, crs: str | None)
 
 def _write_label_raster(path: Path, labels: np.ndarray, transform: Affine) -> None:
     """Class ids on the HSI grid (uint8, 0 = unlabelled)."""
-    height, width = labels.shape
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="uint8",
-        crs=HSI_CRS,
-        transform=transform,
-        nodata=0,
-    ) as dst:
+    grid = Grid(labels.shape[1], labels.shape[0], CRS.from_user_input(HSI_CRS), transform)
+    with rasterio.open(path, "w", **geotiff_profile(grid, 1, "uint8", 0)) as dst:
         dst.write(labels.astype(np.uint8)[None])
 
 
@@ -141,10 +119,11 @@ def make_scene(root: str | Path, spec: SceneSpec | None = None, **changes: Any) 
         transform,
         HSI_CRS,
     )
-    write_dsm(out / "lidar.tif", cells, cell, transform, spec.height, spec.width, res=spec.lidar_res)
+    cell_map = CellMap(cells, cell, transform, spec.height, spec.width)
+    write_dsm(out / "lidar.tif", cell_map, res=spec.lidar_res)
     sar_path = out / "sar.tif" if spec.with_sar else None
     if sar_path is not None:
-        write_sar(sar_path, cells, cell, transform, spec.height, spec.width, seed)
+        write_sar(sar_path, cell_map, seed)
     labelled = _labelled_cells(cells, spec)
     cell_polygons(cells, cell, labelled, transform, names).to_file(out / "labels.gpkg", driver="GPKG")
     polygon_truth = np.where(labelled[rows // cell, cols // cell], truth, 0)
@@ -204,7 +183,7 @@ def write_large_scene(
             texture = rng.normal(0.0, 1.0, size=classes.shape).astype(np.float32)
             block = hsi_block(classes, signatures, texture, rng)
             dst.write(np.round(block * 10000).astype(np.int16), window=win)
-    write_dsm(out / "lidar.tif", cells, cell, transform, height, width, res=2.0, window=window)
+    write_dsm(out / "lidar.tif", CellMap(cells, cell, transform, height, width), res=2.0, window=window)
     labelled = np.zeros(cells.size, dtype=bool)
     labelled[
         np.random.default_rng(seed + 5).choice(cells.size, size=min(n_polygons, cells.size), replace=False)

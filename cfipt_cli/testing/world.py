@@ -7,6 +7,8 @@ the seed, each part from its own generator, so that a scene is the same on every
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from affine import Affine
 
@@ -49,6 +51,18 @@ def class_at(cells: np.ndarray, cell: int, rows: np.ndarray, cols: np.ndarray) -
     out = np.zeros(rows.shape, dtype=np.int64)
     out[inside] = cells[r[inside], c[inside]]
     return out
+
+
+@dataclass(frozen=True)
+class CellMap:
+    """The class cells of a scene on its HSI grid: a class id per cell, the cell side in HSI pixels,
+    the HSI transform and size (which need not be whole cells)."""
+
+    cells: np.ndarray
+    cell: int
+    transform: Affine
+    height: int
+    width: int
 
 
 def smooth_texture(height: int, width: int, seed: int, scale: float = 1.5) -> np.ndarray:
