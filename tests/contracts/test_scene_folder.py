@@ -7,11 +7,15 @@ import json
 import shutil
 import warnings
 
+import numpy as np
 import pytest
+import rasterio
 
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import EXIT_ERROR, DataError
+from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.prepare.pipeline import prepare_scene
+from cfipt_cli.testing.scene_folder import write_test_scene_meta
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -36,6 +40,88 @@ def edit(prepared, tmp_path):
         return root
 
     return apply
+
+
+# The keys of scene.json in the order README "The scene folder" lists them; one writer writes them all.
+SCENE_KEYS = [
+    "format",
+    "format_version",
+    "cfipt_version",
+    "created",
+    "width",
+    "height",
+    "crs",
+    "transform",
+    "georeferenced",
+    "bands",
+    "band_roles",
+    "sources",
+    "nodata",
+    "mask",
+    "classes",
+    "counts",
+    "labels_on_nodata",
+    "split",
+    "statistics",
+]
+RASTER_SOURCE_KEYS = [
+    "role",
+    "path",
+    "sha256",
+    "format",
+    "mat_key",
+    "bands",
+    "width",
+    "height",
+    "dtype",
+    "crs",
+    "resolution",
+    "nodata",
+    "resampling",
+]
+LABEL_SOURCE_KEYS = ["role", "path", "sha256", "format", "field", "all_touched", "resampling"]
+SPLIT_KEYS = [
+    "mode",
+    "train_per_class",
+    "seed",
+    "patch_size",
+    "block_size",
+    "test_labels",
+    "excluded",
+    "small_classes",
+]
+
+
+def test_prepare_writes_every_documented_key_in_order(prepared):
+    meta = json.loads((prepared / "scene.json").read_text())
+    assert list(meta) == SCENE_KEYS
+    assert [list(b) for b in meta["bands"]] == [
+        ["index", "source", "source_band", "description", "input"]
+    ] * len(meta["bands"])
+    assert [list(s) for s in meta["sources"]] == [RASTER_SOURCE_KEYS] * 2 + [LABEL_SOURCE_KEYS]
+    assert list(meta["split"]) == SPLIT_KEYS and list(meta["mask"]) == ["valid_pixels", "total_pixels"]
+    assert list(meta["statistics"]) == ["mean", "std", "min", "max", "count"]
+    assert (prepared / "scene.json").read_text().endswith("}\n")
+
+
+def test_a_hand_built_folder_is_described_by_the_same_writer(prepared, tmp_path):
+    """The tests' and benchmarks' scene folders: the same keys, read back by the same reader."""
+    root = tmp_path / "copy"
+    shutil.copytree(prepared, root)
+    scene = Scene.open(prepared)
+    with rasterio.open(scene.stack_path) as src, rasterio.open(scene.mask_path) as mask:
+        stack, valid, crs, transform = src.read(), mask.read(1) > 0, src.crs.to_wkt(), src.transform
+    classes = ClassTable.from_names(["a", "b"])
+    write_test_scene_meta(root, stack, valid, scene.band_layout, classes, crs, transform)
+    copy = Scene.open(root)
+    meta = copy.meta
+    assert list(meta) == SCENE_KEYS and meta["sources"] == [] and meta["crs"] == scene.meta["crs"]
+    assert meta["band_roles"] == scene.meta["band_roles"] and meta["transform"] == scene.meta["transform"]
+    assert [b["description"] for b in meta["bands"]] == [b["description"] for b in scene.meta["bands"]]
+    assert meta["counts"] == {"train": {"1": 0, "2": 0}, "test": {"1": 0, "2": 0}}
+    np.testing.assert_allclose(copy.band_mean, scene.band_mean, rtol=1e-6)
+    np.testing.assert_allclose(copy.band_std, scene.band_std, rtol=1e-6)
+    assert meta["statistics"]["count"] == scene.meta["statistics"]["count"] == meta["mask"]["valid_pixels"]
 
 
 def _extra_band(meta):

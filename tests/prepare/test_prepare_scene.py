@@ -9,9 +9,12 @@ import pytest
 import rasterio
 
 from cfipt_cli.contracts.scene import Scene
+from cfipt_cli.errors import CfiptUsageError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.files import sha256_file
-from cfipt_cli.prepare.pipeline import prepare_scene
+from cfipt_cli.prepare.pipeline import prepare, prepare_scene
+from cfipt_cli.prepare.request import LabelOptions, OutputOptions, PrepareRequest, SceneInputs
+from cfipt_cli.prepare.split import SplitParams
 
 
 def _argv(files, out):
@@ -230,3 +233,40 @@ def test_hsi_nodata_override_masks_those_pixels(scene_files, tmp_path):
     with rasterio.open(tmp_path / "s" / "mask.tif") as src:
         mask = src.read(1)
     assert mask[5, 7] == 0 and mask.sum() == mask.size - int((first == np.float32(value)).sum())
+
+
+def test_flat_keywords_become_the_typed_request():
+    request = PrepareRequest.from_options(
+        "h.tif", lidar=["d.tif"], labels="l.gpkg", label_field="class", split="blocks", patch_size=3, out="s"
+    )
+    assert request == PrepareRequest(
+        SceneInputs("h.tif", lidar=["d.tif"]),
+        LabelOptions(labels="l.gpkg", label_field="class"),
+        SplitParams(mode="blocks", patch_size=3),
+        OutputOptions(out="s"),
+    )
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hsi_nodatta'"):
+        PrepareRequest.from_options("h.tif", hsi_nodatta=0)
+    with pytest.raises(CfiptUsageError, match="unknown split mode"):
+        PrepareRequest.from_options("h.tif", split="x")
+
+
+def test_the_request_and_the_flat_keywords_write_the_same_scene(scene_files, tmp_path):
+    request = PrepareRequest(
+        SceneInputs(scene_files.hsi, lidar=[scene_files.lidar]),
+        LabelOptions(labels=scene_files.label_raster),
+        SplitParams(train_per_class=5, seed=2),
+        OutputOptions(out=tmp_path / "a"),
+    )
+    summary = prepare(request)
+    flat = prepare_scene(
+        scene_files.hsi,
+        lidar=[scene_files.lidar],
+        labels=scene_files.label_raster,
+        train_per_class=5,
+        seed=2,
+        out=tmp_path / "b",
+    )
+    assert {**summary, "out": None} == {**flat, "out": None} and summary["train_pixels"] == 20
+    for name in ("stack.tif", "mask.tif", "train_labels.tif", "test_labels.tif"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
