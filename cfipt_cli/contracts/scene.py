@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -41,6 +41,7 @@ TEST_LABELS_NAME = "test_labels.tif"
 
 SOURCES = ("hsi", "lidar", "sar")
 STATISTICS = ("mean", "std", "min", "max")
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------------ the description
@@ -88,11 +89,11 @@ class LabelInput:
 
 
 @dataclass(frozen=True)
-class TrainTest:
+class TrainTest(Generic[T]):
     """A pair of values for the training and the test pixels."""
 
-    train: Any
-    test: Any
+    train: T
+    test: T
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ class SceneDescription:
     sources: tuple[RasterInput | LabelInput, ...]
     valid_pixels: int
     classes: ClassTable
-    counts: TrainTest  # {"<id>": n} each, every class of the table
-    labels_on_nodata: TrainTest  # labelled pixels ignored on nodata, each an int
+    counts: TrainTest[Mapping[str, int]]  # {"<id>": n}, every class of the table
+    labels_on_nodata: TrainTest[int]  # labelled pixels ignored because they fall on nodata
     split: SplitRecord
     statistics: BandStatistics
     cfipt_version: str = __version__
