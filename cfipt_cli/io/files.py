@@ -1,8 +1,10 @@
-"""Small file facts every stage records: a file's SHA-256 and the UTC time stamp of a document."""
+"""Small file facts every stage uses: a file's SHA-256, the UTC time stamp of a document, and a path's
+resolved form (what the output policy and its locks compare)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -27,3 +29,8 @@ def sha256_file(path: str | Path) -> str:
 def utc_now() -> str:
     """The `created` / `updated` stamp of every cfipt document: UTC, whole seconds, ISO 8601."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolved(path: str | os.PathLike[str]) -> Path:
+    """The absolute path with links and `.` / `..` resolved (also when it does not exist yet)."""
+    return Path(os.path.abspath(os.fspath(path))).resolve()

@@ -1,6 +1,19 @@
-"""GDAL failures as rasterio raises them, and their one-line account for users."""
+"""GDAL as cfipt meets it: the failures rasterio raises and their one-line account for users, the
+driver every raster is written with and its documentation page, and how GDAL spells option values."""
 
 from __future__ import annotations
+
+import re
+
+GTIFF = "GTiff"  # the driver of every raster cfipt writes
+TRUE_SPELLINGS = ("YES", "TRUE", "ON")  # what GDAL reads as a true / false option value
+FALSE_SPELLINGS = ("NO", "FALSE", "OFF")
+INTEGER = re.compile(r"[+-]?\d+")  # an integer option value as GDAL parses it
+
+
+def driver_doc_url(driver: str = GTIFF) -> str:
+    """The GDAL documentation page of a raster driver."""
+    return f"https://gdal.org/drivers/raster/{driver.lower()}.html"
 
 
 def gdal_errors() -> tuple[type[Exception], ...]:

@@ -6,7 +6,7 @@ class names in a GDAL PAM sidecar (`<map>.tif.aux.xml`, CategoryNames) and inter
 with nearest resampling. Probabilities and confidence are float32 with NaN nodata. `--co NAME=VALUE`
 creation options override the defaults for every GeoTIFF written here, except that the class map is
 always lossless: options that would change its class ids (lossy codecs, MAX_Z_ERROR, narrowing NBITS,
-see `creation_options.lossy_options`) and options its integer type cannot take (NBITS=16 on uint8,
+see `cfipt_cli.io.lossless`) and options its integer type cannot take (NBITS=16 on uint8,
 `unfit_options`) apply to the float rasters only (`class_map_options`), and are a usage error when no
 float raster is written (`check_class_map_options`). Every GeoTIFF carries the tag
 `CFIPT_PRODUCT`, by which `--overwrite` recognises what cfipt wrote.
@@ -24,8 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from cfipt_cli.errors import CfiptUsageError
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.creation_probe import probe_creation_options
 from cfipt_cli.io.gtiff import class_map_dtype, geotiff_profile
+from cfipt_cli.io.lossless import LOSSLESS_CODECS, lossless_subset, lossy_options, unfit_options
 from cfipt_cli.io.rasters import Grid
 
 MAP_NODATA = 0
@@ -64,11 +67,9 @@ def check_creation_options(
     exactly those this output receives (the class map's `class_map_options`); here a small in-memory
     GeoTIFF with the output's profile (`defaults` and the options over DEFAULT_CREATION_OPTIONS) is
     written with pixels like the output's (integers up to `max_value`) and dropped, which catches what
-    the list cannot (PREDICTOR=3 on integers, JPEG on float32); see `cfipt_cli.io.creation_options`.
+    the list cannot (PREDICTOR=3 on integers, JPEG on float32); see `cfipt_cli.io.creation_probe`.
     Raises `CfiptUsageError` (exit 2).
     """
-    from cfipt_cli.io.creation_options import probe_creation_options
-
     options = {**(defaults or {}), **creation_options}
     profile = _profile(grid, dtype, count, 0, options)
     bands = "1 band" if count == 1 else f"{count} bands"
@@ -89,8 +90,6 @@ def overview_factors(width: int, height: int) -> list[int]:
 def class_map_options(creation_options: Mapping[str, str] | None, max_id: int) -> dict[str, str]:
     """The `--co` options as the class map takes them: without those that would change class ids
     (`lossy_options`) and those its integer type cannot take (`unfit_options`, NBITS=16 on uint8)."""
-    from cfipt_cli.io.creation_options import lossless_subset, unfit_options
-
     dtype = class_map_dtype(max_id)
     options = lossless_subset(dict(creation_options or {}), dtype, max_id)
     unfit = {item.split("=", 1)[0] for item in unfit_options(options, dtype)}
@@ -103,9 +102,6 @@ def check_class_map_options(
     """Usage error when `--co` holds options the class map does not take (lossy ones, or unfit for its
     integer type) and no float raster takes them either. Returns the warnings to give otherwise (that
     they apply to the float rasters only), for the caller to print once its other checks passed."""
-    from cfipt_cli.errors import CfiptUsageError
-    from cfipt_cli.io.creation_options import LOSSLESS_CODECS, lossy_options, unfit_options
-
     dtype = class_map_dtype(max_id)
     lossy = lossy_options(creation_options, dtype, max_id)
     unfit = unfit_options(creation_options, dtype)
