@@ -308,7 +308,8 @@ def section_predict(report: Report, sizes: Sizes, device: Any, matmul: float | N
     from flop_count import count_forward
     from predict_throughput import _timed, houston_block
 
-    from cfipt_cli.predict.pipeline import BlockClassifier, PredictSettings
+    from cfipt_cli.predict.classifier import BlockClassifier
+    from cfipt_cli.predict.settings import PredictSettings
 
     model, info, data = houston_block(device, sizes.block, sizes.clip, sizes.hsi_bands, sizes.n_classes)
     p, c = info.patch_size, sizes.hsi_bands

@@ -226,7 +226,8 @@ def bench_cpu(
 
     from cfipt_cli.contracts.model import load_model
     from cfipt_cli.contracts.scene import Scene
-    from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, predict_scene
+    from cfipt_cli.predict.pipeline import predict_scene
+    from cfipt_cli.predict.settings import PredictOutputs, PredictSettings
     from models import CFIPT
 
     scene = Scene.open(write_scene(work / f"cpu_scene_{bands}_{classes}", size, bands, classes))
@@ -309,7 +310,7 @@ def houston_block(
     import torch
 
     from cfipt_cli.contracts.model import ModelInfo
-    from cfipt_cli.predict.pipeline import Block, BlockInput, stage_block
+    from cfipt_cli.predict.blocks import Block, BlockInput, stage_block
     from models import CFIPT, CFIPTConfig
 
     names = tuple(f"class {k}" for k in range(1, n_classes + 1))
@@ -352,7 +353,8 @@ def bench_gpu(
     from flop_count import count_forward
 
     from cfipt_cli.compute.devices import autocast
-    from cfipt_cli.predict.pipeline import BlockClassifier, PredictSettings
+    from cfipt_cli.predict.classifier import BlockClassifier
+    from cfipt_cli.predict.settings import PredictSettings
 
     device = torch.device(device_name)
     model, info, data = houston_block(device, block, clip_model, hsi_bands, n_classes)
@@ -426,7 +428,8 @@ import json, torch
 from pathlib import Path
 from types import SimpleNamespace
 from cfipt_cli.contracts.model import read_model_info
-from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, predict_scene
+from cfipt_cli.predict.pipeline import predict_scene
+from cfipt_cli.predict.settings import PredictOutputs, PredictSettings
 from cfipt_cli.contracts.scene import Scene
 scene, info, out, batch = Scene.open(sys.argv[1]), read_model_info(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 class Linear(torch.nn.Module):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cfipt_cli.cli.app import main
-from cfipt_cli.predict.pipeline import PartStore
+from cfipt_cli.predict.parts import PartStore
 
 RANK = int(os.environ["RANK"])
 FOLDER = Path(os.environ["CFIPT_TEST_BLOCKS_DIR"])

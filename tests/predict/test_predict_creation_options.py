@@ -13,7 +13,8 @@ from predict_helpers import PatchLinear, model_info
 
 from cfipt_cli.cli.app import main
 from cfipt_cli.errors import EXIT_USAGE, CfiptUsageError
-from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, predict_scene
+from cfipt_cli.predict.pipeline import predict_scene
+from cfipt_cli.predict.settings import PredictOutputs, PredictSettings
 
 CPU = torch.device("cpu")
 URL = "https://gdal.org/drivers/raster/gtiff.html"
@@ -169,7 +170,7 @@ def test_lossy_options_apply_to_the_float_rasters_only(setup, tmp_path, caplog):
 
 
 def test_lossy_option_detection():
-    from cfipt_cli.io.creation_options import lossless_subset, lossy_options
+    from cfipt_cli.io.lossless import lossless_subset, lossy_options
 
     assert lossy_options({"COMPRESS": "DEFLATE", "PREDICTOR": "2"}, "uint8", 200) == []
     assert lossy_options({"COMPRESS": "LERC", "MAX_Z_ERROR": "0"}, "uint8", 200) == []
@@ -248,7 +249,7 @@ def test_nbits_the_map_cannot_take_goes_to_the_float_rasters_only(setup, tmp_pat
 
 
 def test_each_output_gets_exactly_the_options_it_is_probed_with():
-    from cfipt_cli.io.creation_options import unfit_options
+    from cfipt_cli.io.lossless import unfit_options
     from cfipt_cli.io.mapio import class_map_options
 
     assert unfit_options({"NBITS": "16"}, "uint8") == ["NBITS=16"]

@@ -15,13 +15,10 @@ from predict_helpers import PatchLinear, model_info
 from cfipt_cli.cli.app import main
 from cfipt_cli.errors import EXIT_ERROR, EXIT_USAGE, DataError, InterruptedRun
 from cfipt_cli.io import outputs as policy
-from cfipt_cli.predict.pipeline import (
-    BlockClassifier,
-    PartStore,
-    PredictOutputs,
-    PredictSettings,
-    predict_scene,
-)
+from cfipt_cli.predict.classifier import BlockClassifier
+from cfipt_cli.predict.parts import PartStore
+from cfipt_cli.predict.pipeline import predict_scene
+from cfipt_cli.predict.settings import PredictOutputs, PredictSettings
 
 CPU = torch.device("cpu")
 

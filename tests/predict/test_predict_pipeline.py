@@ -13,16 +13,11 @@ from predict_helpers import PatchLinear, model_info, reference_ids
 from predict_scenes import read_stack
 
 from cfipt_cli.errors import CfiptUsageError, CheckpointError, OutputExistsError
-from cfipt_cli.predict.pipeline import (
-    Block,
-    PartStore,
-    PredictOutputs,
-    PredictSettings,
-    block_grid,
-    check_output_paths,
-    predict_scene,
-    prefetched,
-)
+from cfipt_cli.predict.blocks import Block, block_grid, prefetched
+from cfipt_cli.predict.parts import PartStore
+from cfipt_cli.predict.pipeline import predict_scene
+from cfipt_cli.predict.plan import check_output_paths
+from cfipt_cli.predict.settings import PredictOutputs, PredictSettings
 
 CPU = torch.device("cpu")
 
@@ -274,7 +269,8 @@ def test_patches_reach_the_models_device_whichever_way_they_are_cut(device_cut):
     """'meta' stands in for CUDA: host-cut patches (numpy) must still be moved to the model's device."""
     import types
 
-    from cfipt_cli.predict.pipeline import Block, BlockClassifier, BlockInput
+    from cfipt_cli.predict.blocks import Block, BlockInput
+    from cfipt_cli.predict.classifier import BlockClassifier
 
     classes = types.SimpleNamespace(max_id=3)
     info = types.SimpleNamespace(patch_size=3, n_hsi=2, class_ids=[1, 2, 3], classes=classes)

@@ -12,15 +12,11 @@ import rasterio
 import torch
 from predict_helpers import PatchLinear, model_info
 
-from cfipt_cli.predict.pipeline import (
-    BlockClaims,
-    PartStore,
-    PredictOutputs,
-    PredictSettings,
-    Ranks,
-    block_grid,
-    predict_scene,
-)
+from cfipt_cli.predict.blocks import block_grid
+from cfipt_cli.predict.parts import PartStore
+from cfipt_cli.predict.pipeline import predict_scene
+from cfipt_cli.predict.ranks import BlockClaims, Ranks
+from cfipt_cli.predict.settings import PredictOutputs, PredictSettings
 
 CPU = torch.device("cpu")
 
@@ -131,7 +127,7 @@ def test_torchrun_ranks_pick_their_gpu_backend_and_timeout(
     import torch.distributed as dist
 
     from cfipt_cli.compute import devices
-    from cfipt_cli.predict import pipeline as prediction
+    from cfipt_cli.predict import ranks as prediction
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")

@@ -12,7 +12,61 @@ from typing import Annotated, Any
 import typer
 
 from cfipt_cli.cli.options import AmpOpt, CreationOptions, DeviceOpt, JsonOut, Overwrite
-from cfipt_cli.predict.pipeline import DEFAULT_DIST_TIMEOUT_S
+from cfipt_cli.predict.settings import DEFAULT_DIST_TIMEOUT_S
+
+SceneArg = Annotated[
+    Path, typer.Argument(help="A prepared scene folder (cfipt prepare).", metavar="SCENE", show_default=False)
+]
+MapOut = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="The classification map (GeoTIFF).", show_default=False, metavar="FILE"),
+]
+ModelDir = Annotated[
+    Path, typer.Option("--model", "-m", help="The model folder (cfipt train).", metavar="DIR")
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Pixels per forward pass; default 256 on CUDA, 64 on CPU.",
+        metavar="N",
+        show_default=False,
+    ),
+]
+BlockSize = Annotated[
+    int,
+    typer.Option(
+        "--block-size", min=1, help="Side of the square blocks read and written at once.", metavar="N"
+    ),
+]
+DistTimeout = Annotated[
+    float,
+    typer.Option(
+        "--dist-timeout",
+        min=1,
+        help="Under torchrun: seconds a rank may wait for the others (its last collective).",
+        metavar="SECONDS",
+    ),
+]
+ProbaOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--proba", help="Also write per-class probabilities (float32, a band per class).", metavar="FILE"
+    ),
+]
+ConfidenceOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--confidence", help="Also write the winning class's probability (float32).", metavar="FILE"
+    ),
+]
+QuicklookOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--quicklook", help="Also write a PNG picture of the map (at most 1024 px).", metavar="FILE"
+    ),
+]
 
 
 def _progress() -> Any:
@@ -55,64 +109,17 @@ def _report(summary: dict[str, Any], json_out: bool) -> None:
 
 
 def command(
-    scene: Annotated[
-        Path,
-        typer.Argument(help="A prepared scene folder (cfipt prepare).", metavar="SCENE", show_default=False),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="The classification map (GeoTIFF).", show_default=False, metavar="FILE"
-        ),
-    ],
-    model: Annotated[
-        Path, typer.Option("--model", "-m", help="The model folder (cfipt train).", metavar="DIR")
-    ] = Path("model"),
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            min=1,
-            help="Pixels per forward pass; default 256 on CUDA, 64 on CPU.",
-            metavar="N",
-            show_default=False,
-        ),
-    ] = None,
-    block_size: Annotated[
-        int,
-        typer.Option(
-            "--block-size", min=1, help="Side of the square blocks read and written at once.", metavar="N"
-        ),
-    ] = 512,
+    scene: SceneArg,
+    out: MapOut,
+    model: ModelDir = Path("model"),
+    batch_size: BatchSize = None,
+    block_size: BlockSize = 512,
     device: DeviceOpt = "auto",
     amp: AmpOpt = None,
-    dist_timeout: Annotated[
-        float,
-        typer.Option(
-            "--dist-timeout",
-            min=1,
-            help="Under torchrun: seconds a rank may wait for the others (its last collective).",
-            metavar="SECONDS",
-        ),
-    ] = DEFAULT_DIST_TIMEOUT_S,
-    proba: Annotated[
-        Path | None,
-        typer.Option(
-            "--proba", help="Also write per-class probabilities (float32, a band per class).", metavar="FILE"
-        ),
-    ] = None,
-    confidence: Annotated[
-        Path | None,
-        typer.Option(
-            "--confidence", help="Also write the winning class's probability (float32).", metavar="FILE"
-        ),
-    ] = None,
-    quicklook: Annotated[
-        Path | None,
-        typer.Option(
-            "--quicklook", help="Also write a PNG picture of the map (at most 1024 px).", metavar="FILE"
-        ),
-    ] = None,
+    dist_timeout: DistTimeout = DEFAULT_DIST_TIMEOUT_S,
+    proba: ProbaOut = None,
+    confidence: ConfidenceOut = None,
+    quicklook: QuicklookOut = None,
     co: CreationOptions = None,
     overwrite: Overwrite = False,
     json_out: JsonOut = False,
@@ -127,18 +134,12 @@ def command(
     Example: cfipt predict scene --model model --out map.tif --quicklook map.png
     """
     from cfipt_cli.cli.options import parse_creation_options
-    from cfipt_cli.predict.pipeline import PredictOutputs, PredictSettings, run_predict
+    from cfipt_cli.predict.pipeline import run_predict
+    from cfipt_cli.predict.settings import PredictOutputs, PredictRequest, PredictSettings
 
-    outputs = PredictOutputs(
-        map_path=out,
-        proba_path=proba,
-        confidence_path=confidence,
-        quicklook_path=quicklook,
-        creation_options=parse_creation_options(co),
-        overwrite=overwrite,
-    )
+    outputs = PredictOutputs(out, proba, confidence, quicklook, parse_creation_options(co), overwrite)
     settings = PredictSettings(
         batch_size=batch_size, block_size=block_size, amp=amp, dist_timeout_s=dist_timeout
     )
-    summary = run_predict(scene, model, outputs, settings, device, on_block=_progress())
-    _report(summary, json_out)
+    request = PredictRequest(scene, model, outputs, settings, device)
+    _report(run_predict(request, on_block=_progress()), json_out)
