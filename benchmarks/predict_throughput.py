@@ -39,6 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]  # cfipt, models and flop_count.py from this checkout
 CLASS_NAMES = ["Trees", "Grass", "Buildings", "Road", "Water", "Soil"]
+PATCH_SIZE = 11  # the default CF-IPT patch of every benchmark model
 
 
 def class_names(n: int) -> list[str]:
@@ -173,9 +174,10 @@ def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", see
         "class_names": scene.classes.names,
         "clip_model": clip_model,
         "pretrained": None,
+        "patch_size": PATCH_SIZE,  # model.json records it in model_config too
     }
     model = build_network(config, seed)
-    train = {"epochs": 0, "clip_model": clip_model, "pretrained": "none", "seed": seed, "patch_size": 11}
+    train = {"epochs": 0, "clip_model": clip_model, "pretrained": "none", "seed": seed, "patch_size": PATCH_SIZE}
     record = ModelRecord(
         model_config=config,
         classes=scene.classes,
