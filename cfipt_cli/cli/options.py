@@ -1,9 +1,10 @@
-"""Options shared by several subcommands, defined once as `Annotated` aliases (rasterio `rio/options.py`)."""
+"""Options shared by several subcommands, defined once as `Annotated` aliases (rasterio `rio/options.py`),
+and the conversions and output they share (`parse_creation_options`, `print_summary`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,3 +40,16 @@ def parse_creation_options(items: list[str] | None) -> dict[str, str]:
             raise CfiptUsageError(f"--co expects NAME=VALUE, got {item!r}")
         options[name.strip().upper()] = value.strip()
     return options
+
+
+def print_summary(line: str, summary: dict[str, Any], json_out: bool) -> None:
+    """What -q and `--json` ask of a command's summary: `line` on stderr unless -q, the JSON summary
+    on stdout with `--json`."""
+    import json
+    import logging
+    import sys
+
+    if logging.getLogger("cfipt").getEffectiveLevel() <= logging.WARNING:
+        print(line, file=sys.stderr)
+    if json_out:
+        print(json.dumps(summary, indent=2))

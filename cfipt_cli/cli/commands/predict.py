@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -11,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cfipt_cli.cli.options import AmpOpt, CreationOptions, DeviceOpt, JsonOut, Overwrite
+from cfipt_cli.cli.options import AmpOpt, CreationOptions, DeviceOpt, JsonOut, Overwrite, print_summary
 from cfipt_cli.predict.settings import DEFAULT_DIST_TIMEOUT_S
 
 SceneArg = Annotated[
@@ -99,13 +97,10 @@ def _summary_line(summary: dict[str, Any]) -> str:
 
 
 def _report(summary: dict[str, Any], json_out: bool) -> None:
-    """Like `cfipt train`: the human line on stderr (unless -q), the JSON summary on stdout."""
-    if os.environ.get("RANK", "0") != "0":
-        return
-    if logging.getLogger("cfipt").getEffectiveLevel() <= logging.WARNING:
-        print(_summary_line(summary), file=sys.stderr)
-    if json_out:
-        print(json.dumps(summary, indent=2))
+    """Like `cfipt train`: the human line on stderr (unless -q), the JSON summary on stdout; rank 0 only
+    under torchrun."""
+    if os.environ.get("RANK", "0") == "0":
+        print_summary(_summary_line(summary), summary, json_out)
 
 
 def command(
