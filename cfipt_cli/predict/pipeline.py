@@ -67,26 +67,31 @@ class Computation:
     ranks: Ranks
     model_id: str = ""
 
+    @classmethod
+    def resolved(
+        cls,
+        model: torch.nn.Module,
+        device: torch.device,
+        settings: PredictSettings,
+        ranks: Ranks,
+        model_id: str,
+    ) -> Computation:
+        """`settings` resolved for `device` (batch size and precision, logged on rank 0), TF32 on for CUDA."""
+        from cfipt_cli.compute.devices import enable_tf32
 
-def computation(
-    model: torch.nn.Module, device: torch.device, settings: PredictSettings, ranks: Ranks, model_id: str
-) -> Computation:
-    """`settings` resolved for `device` (batch size and precision, logged on rank 0), TF32 on for CUDA."""
-    from cfipt_cli.compute.devices import enable_tf32
-
-    resolved = settings.resolved(device)
-    tf32 = enable_tf32(device)
-    if ranks.rank == 0:
-        log.info(
-            "predicting on %s%s: batch %d, bf16 autocast %s, TF32 %s, blocks of %d px",
-            device,
-            f" (rank 0 of {ranks.world_size})" if ranks.world_size > 1 else "",
-            resolved.batch_size,
-            "on" if resolved.amp else "off",
-            "on" if tf32 else "off",
-            resolved.block_size,
-        )
-    return Computation(model, device, resolved, ranks, model_id)
+        resolved = settings.resolved(device)
+        tf32 = enable_tf32(device)
+        if ranks.rank == 0:
+            log.info(
+                "predicting on %s%s: batch %d, bf16 autocast %s, TF32 %s, blocks of %d px",
+                device,
+                f" (rank 0 of {ranks.world_size})" if ranks.world_size > 1 else "",
+                resolved.batch_size,
+                "on" if resolved.amp else "off",
+                "on" if tf32 else "off",
+                resolved.block_size,
+            )
+        return cls(model, device, resolved, ranks, model_id)
 
 
 def predict_scene(
@@ -120,30 +125,32 @@ def predict_scene(
     outputs = validated_outputs(outputs)
     with open_scene_rasters(scene) as rasters:
         plan = plan_prediction(scene, info, outputs, rasters)
-        work = computation(model, device, settings, ranks or Ranks(), model_id)
-        return run_plan(plan, rasters, work, on_block)
+        computation = Computation.resolved(model, device, settings, ranks or Ranks(), model_id)
+        return run_plan(plan, rasters, computation, on_block)
 
 
 def run_plan(
-    plan: PredictPlan, rasters: SceneRasters, work: Computation, on_block: BlockCallback | None = None
+    plan: PredictPlan, rasters: SceneRasters, computation: Computation, on_block: BlockCallback | None = None
 ) -> dict[str, Any]:
     """Compute the blocks without a part (this rank's share), then rank 0 writes the outputs."""
     started = time.perf_counter()
-    ranks = work.ranks
-    blocks = block_grid(plan.grid.width, plan.grid.height, work.settings.block_size)
+    ranks = computation.ranks
+    blocks = block_grid(plan.grid.width, plan.grid.height, computation.settings.block_size)
     store = PartStore(plan.outputs.map_path)
     if ranks.rank == 0:
-        resumed = store.prepare(job_identity(plan, work.settings, work.model_id, work.device.type))
+        resumed = store.prepare(
+            job_identity(plan, computation.settings, computation.model_id, computation.device.type)
+        )
         if resumed:
             log.info("resuming: %d of %d blocks already done", resumed, len(blocks))
     ranks.barrier()  # the work folder is ready for every rank
     todo = [b for b in blocks if not store.has(b.index)]
     claims = BlockClaims(store, todo, ranks.world_size)
     with keeping_parts(store, len(blocks), ranks.rank == 0):
-        computed, pixels = _compute_blocks(plan, rasters, work, store, claims, on_block)
-    computed, pixels = ranks.sum([computed, pixels], work.device)
+        computed, pixels = _compute_blocks(plan, rasters, computation, store, claims, on_block)
+    computed, pixels = ranks.sum([computed, pixels], computation.device)
     ranks.barrier()  # every part is saved
-    summary = _run_summary(plan, work, len(blocks), computed, pixels)
+    summary = _run_summary(plan, computation, len(blocks), computed, pixels)
     if ranks.rank != 0:
         return summary
     with keeping_parts(store, len(blocks), True):
@@ -154,7 +161,7 @@ def run_plan(
 
 
 def _run_summary(
-    plan: PredictPlan, work: Computation, blocks: int, computed: int, pixels: int
+    plan: PredictPlan, computation: Computation, blocks: int, computed: int, pixels: int
 ) -> dict[str, Any]:
     return {
         "scene": str(plan.scene.root),
@@ -164,10 +171,10 @@ def _run_summary(
         "blocks_computed": computed,
         "blocks_resumed": blocks - computed,
         "pixels_predicted_this_run": pixels,
-        "device": str(work.device),
-        "batch_size": work.settings.batch_size,
-        "amp": work.settings.amp,
-        "world_size": work.ranks.world_size,
+        "device": str(computation.device),
+        "batch_size": computation.settings.batch_size,
+        "amp": computation.settings.amp,
+        "world_size": computation.ranks.world_size,
     }
 
 
@@ -186,7 +193,7 @@ def _output_summary(plan: PredictPlan, counts: dict[int, int], pixels: int, seco
 def _compute_blocks(
     plan: PredictPlan,
     rasters: SceneRasters,
-    work: Computation,
+    computation: Computation,
     store: PartStore,
     claims: BlockClaims,
     on_block: BlockCallback | None,
@@ -196,16 +203,16 @@ def _compute_blocks(
     Returns (blocks, valid pixels) done by this process. `on_block(index, done, to_do)` gets as `to_do`
     the blocks left to every rank when this one started.
     """
-    outputs, info, settings = plan.outputs, plan.info, work.settings
+    outputs, info, settings = plan.outputs, plan.info, computation.settings
     classifier = BlockClassifier(
-        work.model,
+        computation.model,
         info,
-        work.device,
+        computation.device,
         settings,
         outputs.proba_path is not None,
         outputs.confidence_path is not None,
     )
-    halo, pin = info.patch_size // 2, work.device.type == "cuda"
+    halo, pin = info.patch_size // 2, computation.device.type == "cuda"
 
     # The datasets are used by the reader thread only, one block at a time; for patches cut on the
     # device it also packs the block into the (pinned) buffer that goes there in one transfer.
@@ -260,7 +267,7 @@ def _run_loaded(
         model, _info = load_model(request.model_dir, device)  # the description checked is the plan's
         model_id = sha256_file(Path(request.model_dir) / WEIGHTS_NAME)
         return run_plan(
-            plan, rasters, computation(model, device, request.settings, ranks, model_id), on_block
+            plan, rasters, Computation.resolved(model, device, request.settings, ranks, model_id), on_block
         )
     finally:
         if ranks.world_size > 1:
