@@ -1,4 +1,5 @@
-"""The GeoTIFF writers of `cfipt predict`: dtype, georeference, palette, names, overviews, options."""
+"""The GeoTIFF writers of `cfipt predict` (`cfipt_cli.io.mapio`): dtype, georeference, palette, names,
+overviews, options."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 import rasterio
-from predict_scenes import TRANSFORM
+from affine import Affine
 from rasterio.crs import CRS
 
 from cfipt_cli.io import mapio
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.gtiff import class_map_dtype
 from cfipt_cli.io.rasters import Grid
+
+TRANSFORM = Affine(2.0, 0.0, 500010.0, 0.0, -2.0, 4000020.0)  # projected, a non-trivial origin
 
 
 def _grid(width: int = 40, height: int = 30) -> Grid:
