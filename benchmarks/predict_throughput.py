@@ -177,7 +177,13 @@ def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", see
         "patch_size": PATCH_SIZE,  # model.json records it in model_config too
     }
     model = build_network(config, seed)
-    train = {"epochs": 0, "clip_model": clip_model, "pretrained": "none", "seed": seed, "patch_size": PATCH_SIZE}
+    train = {
+        "epochs": 0,
+        "clip_model": clip_model,
+        "pretrained": "none",
+        "seed": seed,
+        "patch_size": PATCH_SIZE,
+    }
     record = ModelRecord(
         model_config=config,
         classes=scene.classes,

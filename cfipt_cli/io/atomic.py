@@ -4,7 +4,7 @@ An interrupted or failed run leaves no half-written output, and an existing outp
 with `overwrite=True` (checked before any work starts, and again at the rename). Temporary names carry
 the writer's process id (`.NAME.tmp-PID-XXXX`, folders also hold a `.cfipt-tmp` marker), so that the
 next run on the same output can tell the leftovers of a killed run from those of a live one
-(`cfipt_cli.io.outputs.clean_leftovers`).
+(`cfipt_cli.io.output_locks.clean_leftovers`).
 
 `read_json_document` reads back the JSON documents written this way (scene.json, model.json,
 checkpoint state, evaluation reports).

@@ -22,21 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.io.matlab import MatReadError
 
 from cfipt_cli.errors import DataError, InputNotFoundError
 
-# What scipy raises on truncated or foreign files (it has no single exception for "not a MAT-file").
-_READ_ERRORS = (
-    MatReadError,
-    ValueError,
-    TypeError,
-    OSError,
-    IndexError,
-    EOFError,
-    struct.error,
-    NotImplementedError,
-)
+# What scipy raises on truncated or foreign files (it has no single exception for "not a MAT-file"),
+# besides its own MatReadError (`_read_errors`).
+_OTHER_READ_ERRORS = (ValueError, TypeError, OSError, IndexError, EOFError, struct.error, NotImplementedError)
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """scipy is imported only when a .mat file is read: `cfipt predict` (which imports the raster
+    readers) must run where scipy is not installed, as on the GPU machines of our benchmarks."""
+    from scipy.io.matlab import MatReadError
+
+    return (MatReadError, *_OTHER_READ_ERRORS)
+
+
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _V73_HEADER_OFFSET = 512  # MATLAB v7.3 files carry a 512-byte text header before the HDF5 superblock
 
@@ -121,12 +122,12 @@ def _open_v5(path: Path, wanted: Sequence[str]) -> MatArray:
 
     try:
         variables = scipy.io.whosmat(str(path))
-    except _READ_ERRORS as exc:
+    except _read_errors() as exc:
         raise DataError(f"cannot read {path} as a MATLAB file: {exc}") from exc
     shapes = {name: tuple(shape) for name, shape, _cls in variables if len(shape) in (2, 3)}
     try:
         contents = scipy.io.loadmat(str(path), variable_names=list(shapes))
-    except _READ_ERRORS as exc:
+    except _read_errors() as exc:
         raise DataError(f"cannot read {path} as a MATLAB file: {exc}") from exc
     arrays = {k: v for k, v in contents.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
     shapes = {k: v.shape for k, v in arrays.items() if _is_image_like(v.shape, v.dtype)}

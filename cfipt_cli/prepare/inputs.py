@@ -13,8 +13,9 @@ from rasterio.enums import Resampling
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.coreg import AlignedSource, align
 from cfipt_cli.io.rasters import Grid, RasterSource, open_raster
+from cfipt_cli.io.vectors import is_vector
 from cfipt_cli.log import get_logger
-from cfipt_cli.prepare.labels import LabelSource, is_vector, open_labels
+from cfipt_cli.prepare.labels import LabelSource, open_labels
 from cfipt_cli.prepare.request import CheckedRequest
 
 log = get_logger(__name__)

@@ -202,3 +202,45 @@ def test_torchrun_ranks_claim_blocks_so_a_slow_rank_takes_fewer(folders, tmp_pat
     assert sorted(per_rank[0] + per_rank[1]) == list(range(12))  # every block, once
     assert 1 <= len(per_rank[1]) < len(per_rank[0])
     assert (tmp_path / "one.tif").read_bytes() == (tmp_path / "two.tif").read_bytes()
+
+
+BLOCK_GIS_STACK = """
+import importlib.abc, sys
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("scipy", "geopandas", "pyogrio", "shapely"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+sys.meta_path.insert(0, NotInstalled())
+from cfipt_cli.cli.app import main
+main(sys.argv[1:])
+"""
+
+
+def test_predict_runs_where_scipy_and_the_vector_libraries_are_not_installed(folders, tmp_path):
+    """The GPU machines we benchmark on have torch and rasterio but neither scipy nor geopandas:
+    `cfipt predict` (and what it imports) must not need them; only prepare and evaluate may."""
+    scene, model = folders
+    _single_process_map(scene, tmp_path / "one.tif", ["--model", model])
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    argv = [
+        "-q",
+        "predict",
+        scene,
+        "--model",
+        model,
+        "--out",
+        tmp_path / "two.tif",
+        "--quicklook",
+        tmp_path / "q.png",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_GIS_STACK, *map(str, argv)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "one.tif").read_bytes() == (tmp_path / "two.tif").read_bytes()

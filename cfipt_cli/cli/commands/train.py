@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import logging
 import sys
 import typing
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cfipt_cli.cli.options import AmpOpt, DeviceOpt, JsonOut, Overwrite, SeedOpt
+from cfipt_cli.cli.options import AmpOpt, DeviceOpt, JsonOut, Overwrite, SeedOpt, print_summary
 from cfipt_cli.train.config import TrainConfig
 
 # Settings whose option the command line declares once for several commands.
@@ -90,10 +89,7 @@ def command(
         progress=sys.stderr.isatty() or logger.isEnabledFor(logging.INFO),
     )
     summary = run_training(request)
-    if logger.getEffectiveLevel() <= logging.WARNING:
-        print(_summary_line(summary), file=sys.stderr)
-    if json_out:
-        print(json.dumps(summary, indent=2))
+    print_summary(_summary_line(summary), summary, json_out)
 
 
 def _typed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
