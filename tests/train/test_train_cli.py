@@ -198,18 +198,3 @@ def test_a_second_train_on_the_same_out_fails_at_once(small_scene, tmp_path, cap
     with locked_outputs([out]):
         code, _, stderr = run(["train", small_scene, "--out", out, *TINY, "--epochs", "1"], capsys)
     assert code == 1 and "being written by another cfipt run" in stderr and not out.exists()
-
-
-def test_train_help_imports_no_torch():
-    """The options come from TrainConfig (and models.variants): reading them loads no network code."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\nfrom cfipt_cli.cli.app import main\ntry:\n    main(['train', '--help'])\n"
-        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-        "print(sorted(m for m in ('torch', 'open_clip', 'models.cfipt') if m in sys.modules), file=sys.stderr)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "--batch-size N" in done.stdout and "--variant NAME" in done.stdout
-    assert done.stderr.strip().splitlines()[-1] == "[]"
