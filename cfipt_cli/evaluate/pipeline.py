@@ -14,13 +14,12 @@ and the report files under the outputs' locks.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfipt_cli.errors import DataError, InputNotFoundError
+from cfipt_cli.errors import DataError
 from cfipt_cli.evaluate import reports
 from cfipt_cli.evaluate.matching import confusion_from_pairs, match_classes
 from cfipt_cli.evaluate.metrics import accuracy_metrics
@@ -30,36 +29,8 @@ from cfipt_cli.evaluate.request import EvaluationRequest
 from cfipt_cli.evaluate.result import EvaluationResult, warn
 from cfipt_cli.evaluate.summary import summarise_runs
 from cfipt_cli.io import outputs as policy
-from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.classes import ClassTable, load_class_table
 from cfipt_cli.io.rasters import open_raster
-
-
-def load_class_table(path: str | Path) -> ClassTable:
-    """A class table from a scene or model folder, their scene.json / model.json, or a JSON list.
-
-    Raises:
-        InputNotFoundError: the path does not exist.
-        DataError: no class table in it.
-    """
-    source = Path(path)
-    if source.is_dir():
-        candidates = [source / "scene.json", source / "model.json"]
-        source = next((p for p in candidates if p.exists()), candidates[0])
-    if not source.exists():
-        raise InputNotFoundError(f"class table {source} does not exist")
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{source} is not readable JSON: {exc}") from exc
-    items = data.get("classes") if isinstance(data, dict) else data
-    if not isinstance(items, list) or not items:
-        raise DataError(f"{source} holds no class table (a 'classes' list of id/name entries)")
-    try:
-        return ClassTable.from_json(items)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{source} holds no valid class table ({exc!r}); give id/name entries") from exc
 
 
 def evaluate_map(request: EvaluationRequest) -> EvaluationResult:

@@ -8,13 +8,14 @@ travels in `scene.json` and `model.json`, and in a map's colour table and `.tif.
 from __future__ import annotations
 
 import colorsys
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfipt_cli.errors import DataError
+from cfipt_cli.errors import DataError, InputNotFoundError
 
 MAX_CLASS_ID = 65535  # class ids are 1..65535 (uint16 rasters, 0 = unlabelled)
 
@@ -180,3 +181,31 @@ class ClassTable:
             names = [(c.text or "").strip() for c in cats.findall("Category")]
             return cls(ClassInfo(i, n, default_colour(i)) for i, n in enumerate(names) if i > 0 and n)
         return None
+
+
+def load_class_table(path: str | Path) -> ClassTable:
+    """A class table from a scene or model folder, their scene.json / model.json, or a JSON list.
+
+    Raises:
+        InputNotFoundError: the path does not exist.
+        DataError: no class table in it.
+    """
+    source = Path(path)
+    if source.is_dir():
+        candidates = [source / "scene.json", source / "model.json"]
+        source = next((p for p in candidates if p.exists()), candidates[0])
+    if not source.exists():
+        raise InputNotFoundError(f"class table {source} does not exist")
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{source} is not readable JSON: {exc}") from exc
+    items = data.get("classes") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise DataError(f"{source} holds no class table (a 'classes' list of id/name entries)")
+    try:
+        return ClassTable.from_json(items)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{source} holds no valid class table ({exc!r}); give id/name entries") from exc

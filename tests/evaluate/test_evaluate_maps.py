@@ -16,8 +16,7 @@ from rasterio.warp import transform, transform_bounds
 from sklearn import metrics as sk
 
 from cfipt_cli.errors import CfiptUsageError, DataError
-from cfipt_cli.evaluate.pipeline import load_class_table
-from cfipt_cli.io.classes import ClassInfo, ClassTable, default_colour
+from cfipt_cli.io.classes import ClassInfo, ClassTable, default_colour, load_class_table
 
 HOUSTON_NAMES = [
     "Healthy grass", "Stressed grass", "Synthetic grass", "Trees", "Soil", "Water", "Residential",
