@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.fused_kernels import KERNELS
-from models.scan import selective_scan, selective_scan_bidirectional
+from models.scan import ScanInputs, selective_scan, selective_scan_bidirectional
 
 __all__ = ["Mamba"]
 
@@ -190,7 +190,8 @@ class Mamba(nn.Module):
             return forward + backward.flip(-1)
         delta, B, C = self._projections(x)
         A, D, delta_bias = -self.A_log.float().exp(), self.D.float(), self.dt_proj.bias.float()
-        return selective_scan_bidirectional(x, delta, A, B, C, D, delta_bias, chunk_size=self.chunk_size)
+        scan = ScanInputs(x, delta, A, B, C, D, delta_bias=delta_bias)
+        return selective_scan_bidirectional(scan, chunk_size=self.chunk_size)
 
     def _projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Step sizes before bias (batch, d_inner, L) and B, C (batch, N, L) from the convolved input."""

@@ -4,7 +4,9 @@
 and dtype, always computed in float32 (also under autocast); without autograd it streams a small state
 through each chunk instead of building the full (batch, d_inner, d_state, L) states, on every device.
 `selective_scan_bidirectional` runs both directions of a sequence; `selective_scan_reference` is the
-plain sequential recurrence, kept as the ground truth for tests. The solvers are in `models.scan_solvers`.
+plain sequential recurrence, kept as the ground truth for tests. Both take their operands as one
+`ScanInputs`; `selective_scan` takes them one by one, as mamba-ssm's `selective_scan_fn` does. The solvers
+are in `models.scan_solvers`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import Tensor
 
 from models.precision import float32_region
 from models.scan_solvers import (
+    ScanInputs,
     chunked_scan,
     discretise,
     selective_scan_streaming,
@@ -29,6 +32,7 @@ __all__ = [
     "GPU_STEPPING_CHUNK_SIZE",
     "PARALLEL_SOLVER_BYTES",
     "SEQUENTIAL_CHUNK_SIZE",
+    "ScanInputs",
     "selective_scan",
     "selective_scan_bidirectional",
     "selective_scan_reference",
@@ -53,18 +57,13 @@ PARALLEL_SOLVER_BYTES = 2 * 2**30
 BIDIRECTIONAL_DECAY_BYTES = 256 * 2**20
 
 
-def _needs_grad(*tensors: Tensor | None) -> bool:
-    """Whether autograd would record an operation on these tensors."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def _finish(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None) -> Tensor:
-    """Skip connection, SiLU gate and cast back to the input dtype."""
-    if D is not None:
-        y = y + D.float()[:, None] * u.float()
-    if z is not None:
-        y = y * F.silu(z.float())
-    return y.to(u.dtype)
+def _finish(y: Tensor, scan: ScanInputs, directions: int = 1) -> Tensor:
+    """Skip connection D u (once per direction scanned), SiLU gate and cast back to the input dtype."""
+    if scan.D is not None:
+        y = y + (directions * scan.D).float()[:, None] * scan.u.float()
+    if scan.z is not None:
+        y = y * F.silu(scan.z.float())
+    return y.to(scan.u.dtype)
 
 
 def _solver_settings(
@@ -130,70 +129,54 @@ def selective_scan(
     Returns:
         The output y, (batch, d_inner, L).
     """
-    needs_grad = _needs_grad(u, delta, A, B, C, D, z, delta_bias)
-    parallel, chunk_size = _solver_settings(u, A.shape[-1], chunk_size, parallel, needs_grad)
-    with float32_region(u):  # the whole scan in float32, also under autocast
+    return _scan(ScanInputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus), chunk_size, parallel)
+
+
+def _scan(scan: ScanInputs, chunk_size: int | None, parallel: bool | None) -> Tensor:
+    """`selective_scan` of these operands (the body both public scans share)."""
+    needs_grad = scan.needs_grad()
+    parallel, chunk_size = _solver_settings(scan.u, scan.A.shape[-1], chunk_size, parallel, needs_grad)
+    with float32_region(scan.u):  # the whole scan in float32, also under autocast
         if not parallel and not needs_grad:
-            y = selective_scan_streaming(u, delta, A, B, C, delta_bias, delta_softplus, chunk_size)
-            return _finish(y, u, D, z)
+            return _finish(selective_scan_streaming(scan, chunk_size), scan)
         solve = solve_chunk_parallel if parallel else solve_chunk_sequential
-        log_decay, inputs = discretise(u, delta, A, B, delta_bias, delta_softplus)
+        log_decay, inputs = discretise(scan)
         states = chunked_scan(log_decay, inputs, chunk_size, solve)  # (batch, d_inner, d_state, L)
-        y = torch.einsum("bdnl,bnl->bdl", states, C.float())
-        return _finish(y, u, D, z)
+        return _finish(torch.einsum("bdnl,bnl->bdl", states, scan.C.float()), scan)
 
 
 def selective_scan_bidirectional(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Tensor | None = None,
-    delta_bias: Tensor | None = None,
-    delta_softplus: bool = True,
-    chunk_size: int | None = None,
-    parallel: bool | None = None,
+    scan: ScanInputs, chunk_size: int | None = None, parallel: bool | None = None
 ) -> Tensor:
     """The scan of a sequence plus, flipped back, the scan of the reversed sequence: (batch, d_inner, L).
 
-    Equals ``y + flip(y')`` with ``y = selective_scan(u, delta, A, B, C, D, ...)`` and ``y'`` the same
-    of every input flipped along L. Both directions see the same per-step values (step sizes, decays,
-    inputs) in opposite orders: on CPU without autograd, when the sequence fits in one chunk and the
-    decays in `BIDIRECTIONAL_DECAY_BYTES`, they are computed once and two small states walk through
-    them, forwards and backwards, writing each output at its own position (no flips, no stacking).
-    Otherwise both directions go through one `selective_scan` call, stacked along the batch.
+    Equals ``y + flip(y')`` with ``y = selective_scan(u, delta, A, B, C, D, z, ...)`` and ``y'`` the same
+    of every sequence (u, delta, B, C, z) flipped along L; ``chunk_size`` and ``parallel`` as there.
+    Both directions see the same per-step values (step sizes, decays, inputs) in opposite orders: on CPU
+    without autograd, when the sequence fits in one chunk and the decays in `BIDIRECTIONAL_DECAY_BYTES`,
+    they are computed once and two small states walk through them, forwards and backwards, writing each
+    output at its own position (no flips, no stacking). Otherwise both directions go through one
+    `selective_scan`, stacked along the batch.
     """
-    needs_grad = _needs_grad(u, delta, A, B, C, D, delta_bias)
-    parallel, size = _solver_settings(u, A.shape[-1], chunk_size, parallel, needs_grad)
+    needs_grad = scan.needs_grad()
+    parallel, size = _solver_settings(scan.u, scan.A.shape[-1], chunk_size, parallel, needs_grad)
     streamable = (
         not parallel
         and not needs_grad
-        and u.shape[-1] <= size
-        and u.numel() * A.shape[-1] * 4 <= BIDIRECTIONAL_DECAY_BYTES
+        and scan.u.shape[-1] <= size
+        and scan.u.numel() * scan.A.shape[-1] * 4 <= BIDIRECTIONAL_DECAY_BYTES
     )
     if not streamable:
-        u2, delta2, B2, C2 = (torch.cat([t, t.flip(-1)]) for t in (u, delta, B, C))
-        forward, backward = selective_scan(
-            u2, delta2, A, B2, C2, D, None, delta_bias, delta_softplus, chunk_size, parallel
-        ).chunk(2)
+        forward, backward = _scan(scan.with_reverse(), chunk_size, parallel).chunk(2)
         return forward + backward.flip(-1)
-    with float32_region(u):
-        return _bidirectional_streaming(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    with float32_region(scan.u):
+        return _bidirectional_streaming(scan)
 
 
-def _bidirectional_streaming(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Tensor | None,
-    delta_bias: Tensor | None,
-    delta_softplus: bool,
-) -> Tensor:
+def _bidirectional_streaming(scan: ScanInputs) -> Tensor:
     """`selective_scan_bidirectional` of one chunk without autograd: one pass, two small states."""
-    delta = step_sizes(delta, delta_bias, delta_softplus)
+    u, A, B, C = scan.u, scan.A, scan.B, scan.C
+    delta = step_sizes(scan)
     decays = (delta.permute(2, 0, 1)[..., None] * A.float()).exp_()  # (L, batch, E, N)
     delta_u = (delta * u.float()).permute(2, 0, 1).contiguous()  # (L, batch, E)
     B_s, C_s = (x.float().permute(2, 0, 1)[:, :, None, :].contiguous() for x in (B, C))  # (L, batch, 1, N)
@@ -206,31 +189,21 @@ def _bidirectional_streaming(
             state.mul_(decays[t]).addcmul_(delta_u[t, ..., None], B_s[t])
             torch.linalg.vecdot(state, C_s[t], out=ys[direction, t])
     y = (ys[0] + ys[1]).permute(1, 2, 0)
-    return _finish(y, u, None if D is None else 2 * D, None)  # each direction adds D u
+    return _finish(y, scan, directions=2)  # both add D u; z gates both (flipped twice in the stacked form)
 
 
-def selective_scan_reference(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Tensor | None = None,
-    z: Tensor | None = None,
-    delta_bias: Tensor | None = None,
-    delta_softplus: bool = True,
-) -> Tensor:
+def selective_scan_reference(scan: ScanInputs) -> Tensor:
     """Selective scan by the plain sequential recurrence over all L steps: slow, for tests.
 
-    Arguments and result as `selective_scan`.
+    The same result as `selective_scan` of these operands.
     """
-    with float32_region(u):
-        log_decay, inputs = discretise(u, delta, A, B, delta_bias, delta_softplus)
+    with float32_region(scan.u):
+        log_decay, inputs = discretise(scan)
         state = torch.zeros_like(inputs[..., 0])
         outputs = []
         for decay, step_input, c in zip(
-            log_decay.unbind(-1), inputs.unbind(-1), C.float().unbind(-1), strict=True
+            log_decay.unbind(-1), inputs.unbind(-1), scan.C.float().unbind(-1), strict=True
         ):
             state = decay.exp() * state + step_input
             outputs.append(torch.einsum("bdn,bn->bd", state, c))
-        return _finish(torch.stack(outputs, dim=-1), u, D, z)
+        return _finish(torch.stack(outputs, dim=-1), scan)

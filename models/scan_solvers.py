@@ -3,12 +3,14 @@
 The recurrence h_t = exp(log_decay_t) h_{t-1} + inputs_t is solved chunk by chunk (`chunked_scan`) with
 a parallel masked form or by stepping; `selective_scan_streaming` steps a small state through every chunk
 without autograd, never building the (batch, d_inner, d_state, L) states. `models.scan` chooses among
-them.
+them. `ScanInputs` holds the operands of one scan, as every entry point of `models.scan` receives them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,7 @@ from torch import Tensor
 
 __all__ = [
     "ChunkSolver",
+    "ScanInputs",
     "chunked_scan",
     "discretise",
     "selective_scan_streaming",
@@ -27,21 +30,49 @@ __all__ = [
 ChunkSolver = Callable[[Tensor, Tensor], Tensor]
 
 
-def step_sizes(delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
+@dataclass(frozen=True)
+class ScanInputs:
+    """The operands of one selective scan, named and laid out as mamba-ssm's `selective_scan_fn` takes them.
+
+    Shapes and meaning: see `models.scan.selective_scan`. ``u``, ``delta``, ``B``, ``C`` and ``z`` run
+    along the sequence (last axis L); ``A``, ``D`` and ``delta_bias`` are per channel.
+    """
+
+    u: Tensor
+    delta: Tensor
+    A: Tensor
+    B: Tensor
+    C: Tensor
+    D: Tensor | None = None
+    z: Tensor | None = None
+    delta_bias: Tensor | None = None
+    delta_softplus: bool = True
+
+    def needs_grad(self) -> bool:
+        """Whether autograd would record an operation on these tensors."""
+        tensors = (self.u, self.delta, self.A, self.B, self.C, self.D, self.z, self.delta_bias)
+        return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+    def with_reverse(self) -> ScanInputs:
+        """These sequences followed, along the batch, by the same sequences reversed along L."""
+        u, delta, B, C = (torch.cat([t, t.flip(-1)]) for t in (self.u, self.delta, self.B, self.C))
+        z = None if self.z is None else torch.cat([self.z, self.z.flip(-1)])
+        return dataclasses.replace(self, u=u, delta=delta, B=B, C=C, z=z)
+
+
+def step_sizes(scan: ScanInputs) -> Tensor:
     """softplus(delta + bias) in float32, (batch, d_inner, L)."""
-    delta = delta.float()
-    if delta_bias is not None:
-        delta = delta + delta_bias.float()[:, None]
-    return F.softplus(delta) if delta_softplus else delta
+    delta = scan.delta.float()
+    if scan.delta_bias is not None:
+        delta = delta + scan.delta_bias.float()[:, None]
+    return F.softplus(delta) if scan.delta_softplus else delta
 
 
-def discretise(
-    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, delta_bias: Tensor | None, delta_softplus: bool
-) -> tuple[Tensor, Tensor]:
+def discretise(scan: ScanInputs) -> tuple[Tensor, Tensor]:
     """Log-decays delta A and inputs delta B u of the recurrence, (batch, d_inner, d_state, L), float32."""
-    delta = step_sizes(delta, delta_bias, delta_softplus)
-    log_decay = delta[:, :, None, :] * A.float()[None, :, :, None]
-    inputs = (delta * u.float())[:, :, None, :] * B.float()[:, None, :, :]
+    delta = step_sizes(scan)
+    log_decay = delta[:, :, None, :] * scan.A.float()[None, :, :, None]
+    inputs = (delta * scan.u.float())[:, :, None, :] * scan.B.float()[:, None, :, :]
     return log_decay, inputs
 
 
@@ -141,29 +172,21 @@ def stream_chunks(
     return state if ys is None else ys
 
 
-def selective_scan_streaming(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    delta_bias: Tensor | None,
-    delta_softplus: bool,
-    chunk_size: int,
-) -> Tensor:
+def selective_scan_streaming(scan: ScanInputs, chunk_size: int) -> Tensor:
     """Selective scan without autograd support, streaming the state through each chunk: y (batch, E, L).
 
-    Pass 1 steps every chunk from a zero state to its end state; the states entering the chunks then
-    follow a short recurrence (decay exp(A sum(delta)) per chunk, solved by `chunked_scan`); pass 2 steps
-    again from the true entering states and emits y. With one chunk (L <= chunk_size) pass 1 is skipped.
+    Before the skip connection and the gate (D and z are not used). Pass 1 steps every chunk from a zero
+    state to its end state; the states entering the chunks then follow a short recurrence (decay
+    exp(A sum(delta)) per chunk, solved by `chunked_scan`); pass 2 steps again from the true entering
+    states and emits y. With one chunk (L <= chunk_size) pass 1 is skipped.
     """
-    length = u.shape[-1]
-    delta = step_sizes(delta, delta_bias, delta_softplus)
+    u, length = scan.u, scan.u.shape[-1]
+    delta = step_sizes(scan)
     n_chunks = -(-length // chunk_size)
     steps = min(length, chunk_size)
-    A = A.float()
+    A = scan.A.float()
     delta_s, delta_u_s, B_s, C_s = (
-        step_major(x, n_chunks, steps) for x in (delta, delta * u.float(), B.float(), C.float())
+        step_major(x, n_chunks, steps) for x in (delta, delta * u.float(), scan.B.float(), scan.C.float())
     )
     batch, d_inner, d_state = u.shape[0], *A.shape
     state = delta_s.new_zeros(batch, n_chunks, d_inner, d_state)

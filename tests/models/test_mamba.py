@@ -14,7 +14,7 @@ import models.mamba as mamba_module
 import models.scan as scan_module
 from models.fused_kernels import FusedKernels
 from models.mamba import Mamba
-from models.scan import selective_scan, selective_scan_bidirectional, selective_scan_reference
+from models.scan import ScanInputs, selective_scan, selective_scan_bidirectional, selective_scan_reference
 
 
 def scan_inputs(batch: int, d_inner: int, d_state: int, length: int, seed: int = 0) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def test_scan_matches_reference_forward_and_gradients(parallel: bool, length: in
     tensors = {k: v for k, v in inputs.items() if v is not None}
     # chunk 4: lengths 5, 17 and 37 are not multiples of it, 17 and 37 need two levels of recursion
     fast = selective_scan(**inputs, chunk_size=4, parallel=parallel)
-    slow = selective_scan_reference(**inputs)
+    slow = selective_scan_reference(ScanInputs(**inputs))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
     cotangent = torch.randn(fast.shape, generator=torch.Generator().manual_seed(1))
@@ -171,7 +171,7 @@ def test_scan_matches_reference_forward_and_gradients(parallel: bool, length: in
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 8, 64, None])
 def test_scan_result_does_not_depend_on_chunk_size(chunk_size: int | None) -> None:
     inputs = scan_inputs(batch=1, d_inner=2, d_state=3, length=29)
-    expected = selective_scan_reference(**inputs)
+    expected = selective_scan_reference(ScanInputs(**inputs))
     for parallel in (True, False):
         got = selective_scan(**inputs, chunk_size=chunk_size, parallel=parallel)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
@@ -187,7 +187,7 @@ def test_streaming_scan_without_gradient_matches_reference(
     if not gated:
         inputs["z"] = inputs["delta_bias"] = None
     with torch.no_grad():
-        expected = selective_scan_reference(**inputs)
+        expected = selective_scan_reference(ScanInputs(**inputs))
         got = selective_scan(**inputs, chunk_size=chunk_size, parallel=False)
     # the same inputs without requires_grad, grad mode on: the streaming path as well
     detached: dict[str, Any] = {k: None if v is None else v.detach() for k, v in inputs.items()}
@@ -221,7 +221,7 @@ def test_streaming_scan_stays_finite_under_extreme_decay() -> None:
         inputs["A"].mul_(1000.0)
         inputs["delta"].add_(5.0)
         fast = selective_scan(**inputs, chunk_size=8, parallel=False)
-        slow = selective_scan_reference(**inputs)
+        slow = selective_scan_reference(ScanInputs(**inputs))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
@@ -230,7 +230,7 @@ def test_scan_without_softplus_and_skip() -> None:
     inputs["delta"] = F.softplus(inputs["delta"].detach())  # positive steps given directly
     inputs["D"] = None
     fast = selective_scan(**inputs, delta_softplus=False, chunk_size=4)
-    slow = selective_scan_reference(**inputs, delta_softplus=False)
+    slow = selective_scan_reference(ScanInputs(**inputs, delta_softplus=False))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
 
 
@@ -242,7 +242,7 @@ def test_scan_stays_finite_under_extreme_decay(parallel: bool) -> None:
         inputs["A"].mul_(1000.0)  # delta * A down to about -1e4
         inputs["delta"].add_(5.0)
     fast = selective_scan(**inputs, chunk_size=8, parallel=parallel)
-    slow = selective_scan_reference(**inputs)
+    slow = selective_scan_reference(ScanInputs(**inputs))
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
     grads = torch.autograd.grad(fast.square().sum(), [v for v in inputs.values() if v is not None])
     assert all(torch.isfinite(g).all() for g in grads)
@@ -257,7 +257,7 @@ def test_scan_bfloat16_runs_in_float32_and_returns_bfloat16() -> None:
     out = selective_scan(**low, chunk_size=4)
     assert out.dtype == torch.bfloat16
     # the same bfloat16 values computed in float32 by the reference: only the final rounding differs
-    ref = selective_scan_reference(**{k: v.float() for k, v in low.items()})
+    ref = selective_scan_reference(ScanInputs(**{k: v.float() for k, v in low.items()}))
     torch.testing.assert_close(out.float(), ref, rtol=1e-2, atol=1e-2)
 
 
@@ -283,7 +283,7 @@ def test_block_forward_equals_forward_on_reference_scan(monkeypatch: pytest.Monk
     grad_fast = torch.autograd.grad(fast.square().sum(), [x, *block.parameters()])
 
     def reference(*args: Any, chunk_size: int, **kwargs: Any) -> Tensor:
-        return selective_scan_reference(*args, **kwargs)
+        return selective_scan_reference(ScanInputs(*args, **kwargs))
 
     monkeypatch.setattr(mamba_module, "selective_scan", reference)
     slow = block(x)
@@ -367,9 +367,9 @@ def test_dt_rank_auto_is_ceil_of_d_model_over_16() -> None:
 
 def _two_reference_scans(args: dict[str, Any]) -> Tensor:
     """y(u) + flip(y(flip(u))) by the sequential recurrence, without the gate."""
-    forward = selective_scan_reference(**{k: v for k, v in args.items() if k != "z"})
+    forward = selective_scan_reference(ScanInputs(**{k: v for k, v in args.items() if k != "z"}))
     flipped = {k: (v.flip(-1) if k in ("u", "delta", "B", "C") else v) for k, v in args.items() if k != "z"}
-    return forward + selective_scan_reference(**flipped).flip(-1)
+    return forward + selective_scan_reference(ScanInputs(**flipped)).flip(-1)
 
 
 @pytest.mark.parametrize(
@@ -382,7 +382,7 @@ def test_bidirectional_scan_equals_two_sequential_scans(length, chunk_size, grad
     no_gate = {k: v for k, v in args.items() if k != "z"}
     expected = _two_reference_scans(args)
     with torch.set_grad_enabled(grad):
-        got = selective_scan_bidirectional(**no_gate, chunk_size=chunk_size, parallel=False)
+        got = selective_scan_bidirectional(ScanInputs(**no_gate), chunk_size=chunk_size, parallel=False)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     if grad:
         names = ["u", "delta", "A", "B", "C", "D", "delta_bias"]
@@ -390,6 +390,18 @@ def test_bidirectional_scan_equals_two_sequential_scans(length, chunk_size, grad
         have = torch.autograd.grad(got.sum(), [args[n] for n in names])
         for name, g, w in zip(names, have, want, strict=True):
             torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("length", [13, 40], ids=["streaming", "stacked"])
+def test_bidirectional_scan_gates_each_direction_by_z(length):
+    """A gate z flips with the other sequences: both directions are gated by z at their own position."""
+    args = scan_inputs(3, 4, 5, length, seed=7)
+    flipped = {k: (v.flip(-1) if k in ("u", "delta", "B", "C", "z") else v) for k, v in args.items()}
+    with torch.no_grad():
+        forward = selective_scan_reference(ScanInputs(**args))
+        expected = forward + selective_scan_reference(ScanInputs(**flipped)).flip(-1)
+        got = selective_scan_bidirectional(ScanInputs(**args), chunk_size=16, parallel=False)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_bidirectional_block_scan_equals_the_two_stacked_directions():

@@ -25,7 +25,7 @@ from models.fused_kernels import FusedKernels, FusedKernelWarning
 from models.iae import IAE, plan_upsampling
 from models.mamba import Mamba
 from models.mfpg import SpatialPromptMatrix, SpectralPromptMatrix
-from models.scan import selective_scan, selective_scan_reference
+from models.scan import ScanInputs, selective_scan, selective_scan_reference
 
 IMAGE_SIZES = (32, 64, 96, 128, 160, 192, 224, 240, 256, 288, 320, 336, 384, 448, 512)
 PATCH_SIZES = range(3, 28)
@@ -240,7 +240,7 @@ def test_selective_scan_computes_in_float32_under_autocast(grad):
         "D": torch.randn(d_inner, generator=gen),
         "delta_bias": torch.randn(d_inner, generator=gen),
     }
-    expected = selective_scan_reference(**args)
+    expected = selective_scan_reference(ScanInputs(**args))
     for parallel in (True, False):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             got = selective_scan(**args, parallel=parallel)
