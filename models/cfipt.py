@@ -24,7 +24,7 @@ from models.iae import IAE, BilinearAdapter
 from models.mfpg import MFPG
 from models.precision import float32_region
 from models.prompted_clip import PromptedCLIP
-from models.s2gpt import NoInteraction, S2GPTMamba, S2GPTTransformer
+from models.s2gpt import NoInteraction, S2GPTMamba, S2GPTSizes, S2GPTTransformer
 from models.vtpi import VTPI, DeepPrompts, NoPrompts
 
 __all__ = ["CFIPT", "CFIPTOutput"]
@@ -58,19 +58,13 @@ def _build_vtpi(cfg: CFIPTConfig, clip: PromptedCLIP) -> VTPI:
     if cfg.variant in ("4a", "4b", "4c"):
         return VTPI(vision, text, NoInteraction(), NoInteraction())
     pixels, bands = cfg.patch_size**2, cfg.hsi_bands
+    sizes = S2GPTSizes(n, clip.text_width, clip.vision_width, pixels, bands, cfg.expand, cfg.carrier_rank)
     if cfg.variant == "4d":
-        common = {"expand": cfg.expand, "carrier_rank": cfg.carrier_rank, "heads": cfg.transformer_heads}
-        t2v: nn.Module = S2GPTTransformer(n, clip.text_width, clip.vision_width, pixels, bands, **common)
-        v2t: nn.Module = S2GPTTransformer(n, clip.vision_width, clip.text_width, pixels, bands, **common)
+        t2v: nn.Module = S2GPTTransformer(sizes, cfg.transformer_heads)
+        v2t: nn.Module = S2GPTTransformer(sizes.reversed(), cfg.transformer_heads)
     else:
-        common = {
-            "d_state": cfg.d_state,
-            "d_conv": cfg.d_conv,
-            "expand": cfg.expand,
-            "carrier_rank": cfg.carrier_rank,
-        }
-        t2v = S2GPTMamba(n, clip.text_width, clip.vision_width, pixels, bands, **common)
-        v2t = S2GPTMamba(n, clip.vision_width, clip.text_width, pixels, bands, **common)
+        t2v = S2GPTMamba(sizes, cfg.d_state, cfg.d_conv)
+        v2t = S2GPTMamba(sizes.reversed(), cfg.d_state, cfg.d_conv)
     return VTPI(vision, text, t2v, v2t)
 
 

@@ -20,6 +20,9 @@ and P_sp. The guidance is per sample, so the output is (B, L, n, w_dst) for the 
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,6 +34,7 @@ __all__ = [
     "LowRankCarrier",
     "NoInteraction",
     "S2GPTMamba",
+    "S2GPTSizes",
     "S2GPTTransformer",
     "S2PtTrans",
     "last_projection",
@@ -42,6 +46,33 @@ __all__ = [
 # chunks for the parallel (GPU) solver, whose memory grows with chunk x sequence length (the sequence
 # is a whole prompt width, 768 for ViT-B), long ones for the stepping (CPU) solvers.
 SCAN_CHUNK: int | None = None
+
+
+@dataclass(frozen=True)
+class S2GPTSizes:
+    """The sizes of one S2GPT direction, shared by its Mamba and Transformer forms.
+
+    Attributes:
+        n_tokens: n, prompt tokens per layer.
+        src_width: Width of the incoming prompt.
+        dst_width: Width of the branch the result is added to.
+        pixels: HW of the patch.
+        bands: C, HSI bands.
+        expand: Inner width E = expand * n.
+        carrier_rank: Rank of the width carrier.
+    """
+
+    n_tokens: int
+    src_width: int
+    dst_width: int
+    pixels: int
+    bands: int
+    expand: int = 2
+    carrier_rank: int = 64
+
+    def reversed(self) -> S2GPTSizes:
+        """The sizes of the other direction (from the destination width back to the source width)."""
+        return dataclasses.replace(self, src_width=self.dst_width, dst_width=self.src_width)
 
 
 class S2PtTrans(nn.Module):
@@ -120,34 +151,19 @@ class S2GPTMamba(nn.Module):
     """S2GPT with a bidirectional Mamba along the prompt's channel axis (see the module docstring).
 
     Args:
-        n_tokens: n, prompt tokens per layer.
-        src_width: Width of the incoming prompt.
-        dst_width: Width of the branch the result is added to.
-        pixels: HW of the patch.
-        bands: C, HSI bands.
+        sizes: Prompt, patch and inner sizes.
         d_state: N of the selective scan.
         d_conv: Depthwise convolution kernel.
-        expand: E = expand * n.
-        carrier_rank: Rank of the width carrier.
     """
 
-    def __init__(
-        self,
-        n_tokens: int,
-        src_width: int,
-        dst_width: int,
-        pixels: int,
-        bands: int,
-        d_state: int = 16,
-        d_conv: int = 4,
-        expand: int = 2,
-        carrier_rank: int = 64,
-    ) -> None:
+    def __init__(self, sizes: S2GPTSizes, d_state: int = 16, d_conv: int = 4) -> None:
         super().__init__()
-        self.mamba = Mamba(n_tokens, d_state=d_state, d_conv=d_conv, expand=expand, chunk_size=SCAN_CHUNK)
-        self.s2pt = S2PtTrans(src_width, pixels, bands)
+        self.mamba = Mamba(
+            sizes.n_tokens, d_state=d_state, d_conv=d_conv, expand=sizes.expand, chunk_size=SCAN_CHUNK
+        )
+        self.s2pt = S2PtTrans(sizes.src_width, sizes.pixels, sizes.bands)
         self.norm = nn.LayerNorm(self.mamba.d_inner)
-        self.carrier = make_carrier(src_width, dst_width, carrier_rank)
+        self.carrier = make_carrier(sizes.src_width, sizes.dst_width, sizes.carrier_rank)
         zero_last_projection(self.output_layer())
 
     def output_layer(self) -> nn.Linear:
@@ -169,24 +185,18 @@ class S2GPTTransformer(nn.Module):
 
     Same interface and the same S2PtTrans guidance and width carrier; the channel-axis sequence gets a
     learnable position embedding (self-attention alone would ignore the channel order).
+
+    Args:
+        sizes: Prompt, patch and inner sizes.
+        heads: Attention heads of the encoder layer (they divide the inner width).
     """
 
-    def __init__(
-        self,
-        n_tokens: int,
-        src_width: int,
-        dst_width: int,
-        pixels: int,
-        bands: int,
-        expand: int = 2,
-        carrier_rank: int = 64,
-        heads: int = 2,
-    ) -> None:
+    def __init__(self, sizes: S2GPTSizes, heads: int = 2) -> None:
         super().__init__()
-        inner = expand * n_tokens
-        self.in_proj = nn.Linear(n_tokens, inner)
-        self.s2pt = S2PtTrans(src_width, pixels, bands)
-        self.position = nn.Parameter(torch.randn(src_width, inner) * 0.02)
+        inner = sizes.expand * sizes.n_tokens
+        self.in_proj = nn.Linear(sizes.n_tokens, inner)
+        self.s2pt = S2PtTrans(sizes.src_width, sizes.pixels, sizes.bands)
+        self.position = nn.Parameter(torch.randn(sizes.src_width, inner) * 0.02)
         self.layer = nn.TransformerEncoderLayer(
             inner,
             heads,
@@ -196,8 +206,8 @@ class S2GPTTransformer(nn.Module):
             batch_first=True,
             norm_first=True,
         )
-        self.out_proj = nn.Linear(inner, n_tokens)
-        self.carrier = make_carrier(src_width, dst_width, carrier_rank)
+        self.out_proj = nn.Linear(inner, sizes.n_tokens)
+        self.carrier = make_carrier(sizes.src_width, sizes.dst_width, sizes.carrier_rank)
         zero_last_projection(self.output_layer())
 
     def output_layer(self) -> nn.Linear:

@@ -7,7 +7,7 @@ from cfipt_model_helpers import with_interaction
 from torch import nn
 
 from models.mamba import Mamba
-from models.s2gpt import LowRankCarrier, NoInteraction, S2GPTMamba, S2GPTTransformer, S2PtTrans
+from models.s2gpt import LowRankCarrier, NoInteraction, S2GPTMamba, S2GPTSizes, S2GPTTransformer, S2PtTrans
 from models.vtpi import VTPI, DeepPrompts, NoPrompts
 
 L, N, W_SRC, W_DST, HW, C, B = 3, 4, 20, 12, 9, 5, 2
@@ -35,7 +35,7 @@ def test_s2pttrans_guides_each_half_by_its_matrix():
 
 def test_s2gpt_mamba_shapes_names_and_guidance():
     torch.manual_seed(0)
-    block = S2GPTMamba(N, W_SRC, W_DST, HW, C, d_state=4, carrier_rank=6)
+    block = S2GPTMamba(S2GPTSizes(N, W_SRC, W_DST, HW, C, carrier_rank=6), d_state=4)
     assert isinstance(block.mamba, Mamba) and block.mamba.d_model == N  # the scan runs along the width
     names = {k.split(".")[1] for k in block.state_dict() if k.startswith("mamba.")}
     assert names == {"in_proj", "conv1d", "x_proj", "dt_proj", "A_log", "D", "out_proj"}
@@ -54,7 +54,7 @@ def test_s2gpt_mamba_shapes_names_and_guidance():
 
 def test_scan_runs_both_ways_along_the_channels():
     torch.manual_seed(0)
-    block = S2GPTMamba(N, W_SRC, W_SRC, HW, C, d_state=4)
+    block = S2GPTMamba(S2GPTSizes(N, W_SRC, W_SRC, HW, C), d_state=4)
     assert isinstance(block.carrier, nn.Identity)  # same width: nothing to carry
     x = torch.randn(2, block.mamba.d_inner, W_SRC)
     y = block.mamba.ssm_bidirectional(x)
@@ -68,7 +68,7 @@ def test_scan_runs_both_ways_along_the_channels():
 
 def test_s2gpt_transformer_has_the_same_interface_and_no_mamba():
     torch.manual_seed(0)
-    block = S2GPTTransformer(N, W_SRC, W_DST, HW, C, heads=2)
+    block = S2GPTTransformer(S2GPTSizes(N, W_SRC, W_DST, HW, C), heads=2)
     assert not any(isinstance(m, Mamba) for m in block.modules())
     assert any(isinstance(m, nn.TransformerEncoderLayer) for m in block.modules())
     p_sp, p_sa = guidance()
@@ -78,8 +78,8 @@ def test_s2gpt_transformer_has_the_same_interface_and_no_mamba():
 def test_vtpi_adds_the_other_branch_carried_prompt():
     torch.manual_seed(0)
     vision, text = DeepPrompts(L, N, W_SRC), DeepPrompts(L, N, W_DST)
-    t2v = S2GPTMamba(N, W_DST, W_SRC, HW, C, d_state=4)
-    v2t = S2GPTMamba(N, W_SRC, W_DST, HW, C, d_state=4)
+    t2v = S2GPTMamba(S2GPTSizes(N, W_DST, W_SRC, HW, C), d_state=4)
+    v2t = S2GPTMamba(S2GPTSizes(N, W_SRC, W_DST, HW, C), d_state=4)
     vtpi = VTPI(vision, text, t2v, v2t)
     p_sp, p_sa = guidance()
     p_vt, p_tv = vtpi(p_sp, p_sa)
@@ -103,7 +103,7 @@ def test_first_text_prompt_layer_takes_the_template_embedding():
 
 def test_batched_bidirectional_scan_equals_two_separate_scans():
     torch.manual_seed(0)
-    block = S2GPTMamba(N, W_SRC, W_SRC, HW, C, d_state=4)
+    block = S2GPTMamba(S2GPTSizes(N, W_SRC, W_SRC, HW, C), d_state=4)
     x = torch.randn(3, block.mamba.d_inner, W_SRC, requires_grad=True)
     expected = block.mamba.ssm(x) + block.mamba.ssm(x.flip(-1)).flip(-1)
     got = block.mamba.ssm_bidirectional(x)
