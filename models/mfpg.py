@@ -48,8 +48,29 @@ def _affine_matrix(linear: nn.Linear) -> Tensor:
     return torch.cat([linear.weight, bias[:, None]], dim=1)
 
 
-class SpectralPromptMatrix(nn.Module):
-    """P_sp = softmax(Q^T K / sqrt(HW)) with Q = L_q(X_L), K = L_k(X_H), both (B, HW, C).
+class _PromptMatrix(nn.Module):
+    """softmax(scores) of a query map and a key map of the two sources, in float32 (also under autocast).
+
+    Each prompt matrix computes its scaled scores (`scaled_scores`) in a factored order that never forms
+    the queries and keys; the precision and the softmax are the same for both.
+    """
+
+    def __init__(self, query: nn.Linear, key: nn.Linear) -> None:
+        super().__init__()
+        self.query, self.key = query, key
+
+    def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
+        """(B, HW, C), (B, HW, D) -> the prompt matrix in float32, rows sum to 1."""
+        with float32_region(x_h) as lift:
+            return torch.softmax(self.scaled_scores(lift(x_h), lift(x_l)), dim=-1)
+
+    def scaled_scores(self, x_h: Tensor, x_l: Tensor) -> Tensor:
+        """The scores before the softmax, from float32 inputs."""
+        raise NotImplementedError
+
+
+class SpectralPromptMatrix(_PromptMatrix):
+    """P_sp = softmax(Q^T K / sqrt(HW)) with Q = L_q(X_L), K = L_k(X_H), both (B, HW, C): (B, C, C).
 
     Q comes from the D auxiliary bands, so Q^T K has rank D + 1 and is computed in that order:
     Q^T K = [W_q, b_q] ([X_L, 1]^T K), [X_L, 1]^T K = ([X_L, 1]^T X_H) W_k^T + ([X_L, 1]^T 1) b_k^T.
@@ -58,21 +79,17 @@ class SpectralPromptMatrix(nn.Module):
     """
 
     def __init__(self, hsi_bands: int, aux_bands: int) -> None:
-        super().__init__()
-        self.query = nn.Linear(aux_bands, hsi_bands)
-        self.key = nn.Linear(hsi_bands, hsi_bands)
+        super().__init__(query=nn.Linear(aux_bands, hsi_bands), key=nn.Linear(hsi_bands, hsi_bands))
 
-    def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
-        """(B, HW, C), (B, HW, D) -> (B, C, C) in float32 (also under autocast), rows sum to 1."""
-        with float32_region(x_h) as lift:
-            x_h, x_l = lift(x_h), lift(x_l)
-            a_t = _with_ones(x_l).transpose(1, 2)  # (B, D + 1, HW)
-            a_t_k = (a_t @ x_h) @ self.key.weight.T + a_t.sum(dim=-1, keepdim=True) * self.key.bias
-            scores = _affine_matrix(self.query) @ a_t_k  # (C, D + 1) @ (B, D + 1, C)
-            return torch.softmax(scores / math.sqrt(x_h.shape[1]), dim=-1)
+    def scaled_scores(self, x_h: Tensor, x_l: Tensor) -> Tensor:
+        """Q^T K / sqrt(HW), (B, C, C)."""
+        a_t = _with_ones(x_l).transpose(1, 2)  # (B, D + 1, HW)
+        a_t_k = (a_t @ x_h) @ self.key.weight.T + a_t.sum(dim=-1, keepdim=True) * self.key.bias
+        scores = _affine_matrix(self.query) @ a_t_k  # (C, D + 1) @ (B, D + 1, C)
+        return scores / math.sqrt(x_h.shape[1])
 
 
-class SpatialPromptMatrix(nn.Module):
+class SpatialPromptMatrix(_PromptMatrix):
     """P_sa = softmax(L_q'(X_H) L_k'(X_L)^T / sqrt(d_a)), (B, HW, HW).
 
     The keys come from the D auxiliary bands, so the scores have rank D + 1 and are computed as
@@ -82,18 +99,14 @@ class SpatialPromptMatrix(nn.Module):
     """
 
     def __init__(self, hsi_bands: int, aux_bands: int, attn_dim: int) -> None:
-        super().__init__()
-        self.query = nn.Linear(hsi_bands, attn_dim)
-        self.key = nn.Linear(aux_bands, attn_dim)
+        super().__init__(query=nn.Linear(hsi_bands, attn_dim), key=nn.Linear(aux_bands, attn_dim))
 
-    def forward(self, x_h: Tensor, x_l: Tensor) -> Tensor:
-        """(B, HW, C), (B, HW, D) -> (B, HW, HW) in float32 (also under autocast), rows sum to 1."""
-        with float32_region(x_h) as lift:
-            x_h, x_l = lift(x_h), lift(x_l)
-            key = _affine_matrix(self.key)  # (d_a, D + 1)
-            left = x_h @ (self.query.weight.T @ key) + self.query.bias @ key  # (B, HW, D + 1)
-            scores = left @ _with_ones(x_l).transpose(1, 2)
-            return torch.softmax(scores / math.sqrt(self.query.out_features), dim=-1)
+    def scaled_scores(self, x_h: Tensor, x_l: Tensor) -> Tensor:
+        """L_q'(X_H) L_k'(X_L)^T / sqrt(d_a), (B, HW, HW)."""
+        key = _affine_matrix(self.key)  # (d_a, D + 1)
+        left = x_h @ (self.query.weight.T @ key) + self.query.bias @ key  # (B, HW, D + 1)
+        scores = left @ _with_ones(x_l).transpose(1, 2)
+        return scores / math.sqrt(self.query.out_features)
 
 
 class OnesMatrix(nn.Module):
