@@ -358,19 +358,17 @@ def section_predict(report: Report, sizes: Sizes, device: Any, matmul: float | N
 
 
 def section_train_step(report: Report, sizes: Sizes, device: Any, deadline: float) -> None:
-    from train_speed import measure_houston
+    from train_speed import HOUSTON, Workload, class_names, measure_houston
 
     _reset_peak(device)
     warmup = 2 if device.type == "cuda" else 1
-    result = measure_houston(
-        sizes.clip,
-        str(device),
-        steps=sizes.train_steps,
-        batch_size=sizes.train_batch,
-        n_hsi=sizes.hsi_bands,
-        n_classes=sizes.n_classes,
-        warmup=warmup,
+    model = HOUSTON.model.replace(
+        clip_model=sizes.clip, hsi_bands=sizes.hsi_bands, class_names=class_names(sizes.n_classes)
     )
+    work = Workload(
+        model, batch_size=sizes.train_batch, device=str(device), steps=sizes.train_steps, warmup=warmup
+    )
+    result = measure_houston(work)
     report.write("train_step", **result)
 
 

@@ -7,6 +7,7 @@ path gives the same logits, each shortcut lowers the counted FLOPs, and the GPU 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -66,19 +67,10 @@ def test_train_speed_step_runs_and_counts_only_trainable_parameters():
     bench = load("train_speed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomBackboneWarning)
+        # the benchmark's CPU configuration, smaller
+        model = bench.CPU_TINY.model.replace(hsi_bands=4, class_names=bench.class_names(3), patch_size=7)
         result = bench.measure(
-            clip_model="cfipt-tiny",
-            n_hsi=4,
-            n_aux=1,
-            n_classes=3,
-            patch_size=7,
-            batch_size=6,
-            device="cpu",
-            amp=False,
-            steps=1,
-            warmup=1,
-            prompt_depth=2,
-            prompt_length=2,
+            dataclasses.replace(bench.CPU_TINY, model=model, batch_size=6, steps=1, warmup=1)
         )
     assert result["samples_per_second"] > 0
     assert 0 < result["trainable_parameters"] < 1_000_000  # the frozen CLIP is not counted
