@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import open_clip
@@ -51,16 +52,21 @@ def test_unknown_tag_names_the_option_and_the_offline_way():
     assert "local checkpoint file" in str(err.value)
 
 
+def uncached_hub_weights(monkeypatch, download: Callable[..., Any], reachable: Callable[..., bool]) -> None:
+    """A tag whose weights are on the Hugging Face hub and not cached; `download` and `reachable` are the network."""
+    monkeypatch.setattr(
+        open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/", "quick_gelu": True}
+    )
+    monkeypatch.setattr(open_clip, "download_pretrained", download)
+    monkeypatch.setattr(backbone, "_cached_hf_file", lambda hf_hub: None)
+    monkeypatch.setattr(backbone, "_reachable", reachable)
+
+
 def test_failed_download_is_a_weights_error(monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(
-        open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/", "quick_gelu": True}
-    )
-    monkeypatch.setattr(open_clip, "download_pretrained", offline)
-    monkeypatch.setattr(backbone, "_cached_hf_file", lambda hf_hub: None)
-    monkeypatch.setattr(backbone, "_reachable", lambda host, timeout=5.0: True)
+    uncached_hub_weights(monkeypatch, download=offline, reachable=lambda host, timeout=5.0: True)
     with pytest.raises(WeightsUnavailableError, match="cannot download") as err:
         load_backbone(MICRO_NAME, "openai")
     assert "pretrained=/path/to/" in str(err.value)
@@ -70,13 +76,12 @@ def test_unreachable_hub_fails_at_once_without_download(monkeypatch):
     def must_not_download(*args, **kwargs):
         raise AssertionError("no download may start when the host is unreachable")
 
-    monkeypatch.setattr(
-        open_clip, "get_pretrained_cfg", lambda name, tag: {"hf_hub": "org/repo/", "quick_gelu": True}
-    )
-    monkeypatch.setattr(open_clip, "download_pretrained", must_not_download)
-    monkeypatch.setattr(backbone, "_cached_hf_file", lambda hf_hub: None)
     hosts: list[str] = []
-    monkeypatch.setattr(backbone, "_reachable", lambda host, timeout=5.0: hosts.append(host) or False)
+    uncached_hub_weights(
+        monkeypatch,
+        download=must_not_download,
+        reachable=lambda host, timeout=5.0: hosts.append(host) or False,
+    )
     with pytest.raises(WeightsUnavailableError, match="cannot be reached") as err:
         load_backbone(MICRO_NAME, "openai")
     assert hosts == ["huggingface.co"] and "pretrained=" in str(err.value)
