@@ -163,9 +163,8 @@ def mask_grid(size: int, stride: int) -> np.ndarray:
 
 def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", seed: int = 0) -> Path:
     """A model folder as `cfipt train` writes it, with untrained random weights (speed does not care)."""
-    from cfipt_cli.contracts.model import build_network, save_model
-    from cfipt_cli.contracts.model_json import ModelRecord
     from cfipt_cli.contracts.scene import Scene
+    from cfipt_cli.testing.model_folder import write_untrained_model
 
     scene = Scene.open(scene_dir)
     config = {
@@ -176,30 +175,7 @@ def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", see
         "pretrained": None,
         "patch_size": PATCH_SIZE,  # model.json records it in model_config too
     }
-    model = build_network(config, seed)
-    train = {
-        "epochs": 0,
-        "clip_model": clip_model,
-        "pretrained": "none",
-        "seed": seed,
-        "patch_size": PATCH_SIZE,
-    }
-    record = ModelRecord(
-        model_config=config,
-        classes=scene.classes,
-        scene=scene,
-        backbone_fingerprint=model.backbone_fingerprint(),
-        train_config=train,
-        scene_fingerprint="benchmark",
-        counts={},
-        dropped_classes=[],
-        status="complete",
-        epochs_done=0,
-        summary={},
-    )
-    root.mkdir(parents=True)
-    save_model(root, model, record)
-    return root
+    return write_untrained_model(root, scene, config, seed, scene_fingerprint="benchmark")
 
 
 # ------------------------------------------------------------------------------------------------

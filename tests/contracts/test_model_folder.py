@@ -15,10 +15,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "train"))  # the training tes
 
 from train_helpers import tiny_config, write_scene
 
-from cfipt_cli.contracts.model import load_model, read_model_info
+from cfipt_cli.contracts.model import build_network, load_model, read_model_info
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavailableError
+from cfipt_cli.testing.model_folder import write_untrained_model
 from cfipt_cli.train.loop import train_model
+from models import CFIPTConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 
@@ -99,6 +101,21 @@ def test_corrupt_or_missing_description(copy, tmp_path):
 def test_unobtainable_weights_override(model_dir):
     with pytest.raises(WeightsUnavailableError, match="--pretrained"):
         load_model(model_dir, pretrained="no-such-tag")
+
+
+def test_an_untrained_model_folder_loads_like_a_trained_one(small_scene, tmp_path):
+    """`write_untrained_model` (the model folders of tests and benchmarks) writes what load_model reads."""
+    scene = Scene.open(small_scene)
+    settings = CFIPTConfig(hsi_bands=8, aux_bands=1, class_names=scene.classes.names, patch_size=5)
+    tiny = settings.replace(clip_model="cfipt-tiny", pretrained=None, n_prompt=2, depth=2).to_dict()
+    root = write_untrained_model(tmp_path / "untrained", scene, tiny, seed=3)
+    model, info = load_model(root, "cpu")
+    assert (info.n_hsi, info.n_aux, info.patch_size, info.class_ids) == (8, 1, 5, [1, 2, 3, 4])
+    assert info.meta["train_config"]["seed"] == 3 and info.meta["epochs_done"] == 0
+    fresh = build_network(tiny, 3)  # the same seed gives the same weights
+    state, expected = model.trainable_state_dict(), fresh.trainable_state_dict()
+    assert state.keys() == expected.keys() and all(torch.equal(state[k], expected[k]) for k in state)
+    info.check_scene(scene)
 
 
 # ------------------------------------------------------------------- model.json checked at open
