@@ -161,21 +161,13 @@ def mask_grid(size: int, stride: int) -> np.ndarray:
     return (rows % stride == 0) & (cols % stride == 0)
 
 
-def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny", seed: int = 0) -> Path:
+def write_model(root: Path, scene_dir: Path, clip_model: str = "cfipt-tiny") -> Path:
     """A model folder as `cfipt train` writes it, with untrained random weights (speed does not care)."""
     from cfipt_cli.contracts.scene import Scene
     from cfipt_cli.testing.model_folder import write_untrained_model
 
-    scene = Scene.open(scene_dir)
-    config = {
-        "hsi_bands": scene.n_hsi,
-        "aux_bands": scene.n_aux,
-        "class_names": scene.classes.names,
-        "clip_model": clip_model,
-        "pretrained": None,
-        "patch_size": PATCH_SIZE,  # model.json records it in model_config too
-    }
-    return write_untrained_model(root, scene, config, seed, scene_fingerprint="benchmark")
+    network = {"clip_model": clip_model, "patch_size": PATCH_SIZE}
+    return write_untrained_model(root, Scene.open(scene_dir), network)
 
 
 # ------------------------------------------------------------------------------------------------

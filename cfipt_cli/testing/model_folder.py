@@ -1,52 +1,56 @@
-"""Model folders with untrained random weights, for tests and benchmarks, through the one writer.
+"""Model folders that tests and benchmarks build without training: random weights, saved as train saves.
 
-`write_untrained_model` records what `cfipt train` records for a run of zero epochs (model.json through
-`ModelRecord`, the weights through `save_model`), so that predict can be exercised and timed without a
-training run. Free of scipy and the vector libraries (the GPU machine's benchmarks use it).
+`write_untrained_model` writes a folder as `cfipt train` does (the trainable weights and model.json,
+through `save_model`) for a scene folder and a network configuration, so that predict can be tested and
+timed without a training run. Free of scipy and the vector libraries (the GPU machine's benchmarks use it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cfipt_cli.contracts.model import build_network, save_model
-from cfipt_cli.contracts.model_json import ModelRecord
+from cfipt_cli.contracts.model_json import STATUS_COMPLETE, ModelRecord
 from cfipt_cli.contracts.scene import Scene
 
-__all__ = ["write_untrained_model"]
+UNTRAINED = "untrained"  # the scene fingerprint it records: no training labels were read
 
 
-def write_untrained_model(
-    root: Path, scene: Scene, model_config: dict[str, Any], seed: int = 0, scene_fingerprint: str = "test"
-) -> Path:
-    """Write a complete model folder for `scene` at `root` and return `root`.
+def write_untrained_model(root: Path, scene: Scene, network: Mapping[str, Any], seed: int = 0) -> Path:
+    """Write the model folder `root` (created, returned) for `scene`, with untrained random weights.
 
     Args:
-        root: The model folder (created, with its parents, if missing).
-        scene: The scene the model is for (its classes and bands are recorded).
-        model_config: CFIPTConfig settings; ``clip_model`` and ``patch_size`` are required.
-        seed: Seed of the random initialisation, recorded as the training seed.
-        scene_fingerprint: Recorded in place of the scene's fingerprint (predict does not check it).
+        network: the CFIPTConfig keys beyond the scene's bands and classes; `clip_model` and
+            `patch_size` at least (a random backbone: `pretrained` is None unless given).
+        seed: initialises the network's random parts.
     """
-    model = build_network(model_config, seed)
+    config = {
+        "hsi_bands": scene.n_hsi,
+        "aux_bands": scene.n_aux,
+        "class_names": scene.classes.names,
+        "pretrained": None,
+        **network,
+    }
+    model = build_network(config, seed)
     train_config = {
         "epochs": 0,
-        "clip_model": model_config["clip_model"],
+        "clip_model": config["clip_model"],
         "pretrained": "none",
         "seed": seed,
-        "patch_size": model_config["patch_size"],
+        "patch_size": config["patch_size"],
     }
     record = ModelRecord(
-        model_config=model_config,
+        model_config=config,
         classes=scene.classes,
         scene=scene,
         backbone_fingerprint=model.backbone_fingerprint(),
         train_config=train_config,
-        scene_fingerprint=scene_fingerprint,
+        scene_fingerprint=UNTRAINED,
         counts={},
         dropped_classes=[],
-        status="complete",
+        status=STATUS_COMPLETE,
         epochs_done=0,
         summary={},
     )

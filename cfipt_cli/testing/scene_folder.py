@@ -1,24 +1,34 @@
-"""scene.json for the scene folders that tests and benchmarks build by hand, through the one writer.
+"""Scene folders that tests and benchmarks build by hand: their rasters and scene.json, through the one writer.
 
 Those folders get their rasters from rasterio directly (no `cfipt prepare`, so that they need neither
-scipy nor the vector libraries); `write_test_scene_meta` describes them with `SceneDescription` and
-writes scene.json with `write_scene_meta`, as prepare does (`describe_test_scene` alone for a stack
-written window by window, whose statistics the caller gathers). They record no input files: `sources`
-is empty and each band's `input` numbers its role (0 for the HSI, then one per auxiliary role).
+scipy nor the vector libraries). A test describes its arrays with a `HandBuiltScene`;
+`write_test_scene` writes the four rasters as prepare lays them out (uint8 mask without nodata, label
+rasters with nodata 0) and scene.json with `write_scene_meta`, as prepare does (`write_test_scene_meta`
+alone for a folder whose rasters are there already, `describe_test_scene` for a stack written window
+by window, whose statistics the caller gathers). They record no input files: `sources` is empty and
+each band's `input` numbers its role (0 for the HSI, then one per auxiliary role).
 
-Free of scipy and the vector libraries at import (the GPU machine's benchmarks use it): `io.rasters`
-(which reads .mat files with scipy) is imported only by `band_statistics`.
+Free of scipy and the vector libraries at import (the GPU machine's benchmarks use it).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
 from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.contracts.scene import (
+    MASK_NAME,
+    STACK_NAME,
+    TEST_LABELS_NAME,
+    TRAIN_LABELS_NAME,
     BandStatistics,
     SceneBand,
     SceneDescription,
@@ -27,18 +37,43 @@ from cfipt_cli.contracts.scene import (
     write_scene_meta,
 )
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.gtiff import geotiff_profile
+from cfipt_cli.io.rasters import Grid, RunningStats
 
 TEST_VERSION = "test"
 TEST_CREATED = "2026-01-01T00:00:00+00:00"  # fixed, so that a test scene is the same on every run
 NO_SPLIT = SplitRecord(
     mode="random", train_per_class=40, seed=0, patch_size=11, block_size=None, test_labels=None
 )
+# Small tiles, so that the block-wise readers meet several blocks and ragged edges even in a tiny scene.
+TILES = {"tiled": True, "blockxsize": 16, "blockysize": 16}
+
+
+@dataclass(frozen=True, eq=False)
+class HandBuiltScene:
+    """What a hand-built scene folder holds: arrays on one grid, the role of each band, the classes."""
+
+    stack: np.ndarray  # (bands, h, w) float32, NaN where a pixel is invalid
+    band_sources: Sequence[str]  # the role of each band: "hsi", "lidar" or "sar"
+    classes: ClassTable
+    crs: str | None  # in any form rasterio reads ("EPSG:32633", WKT); None for a pixel grid
+    transform: Affine | None  # None for the identity (a pixel grid)
+    valid: np.ndarray | None = None  # (h, w) the valid pixels; None: all of them
+    labels: tuple[np.ndarray | None, np.ndarray | None] = (None, None)  # training, test class ids
+    split: SplitRecord = NO_SPLIT
+
+    @property
+    def valid_pixels(self) -> np.ndarray:
+        return np.ones(self.stack.shape[1:], dtype=bool) if self.valid is None else self.valid
+
+    @property
+    def grid(self) -> Grid:
+        crs = CRS.from_user_input(self.crs) if self.crs is not None else None
+        return Grid(self.stack.shape[2], self.stack.shape[1], crs, self.transform or Affine.identity())
 
 
 def band_statistics(stack: np.ndarray, valid: np.ndarray) -> BandStatistics:
     """Per-band statistics of the valid pixels of a (bands, h, w) stack, computed as prepare does."""
-    from cfipt_cli.io.rasters import RunningStats
-
     stats = RunningStats(stack.shape[0])
     stats.update(stack, valid)
     return BandStatistics.from_json(stats.to_json())
@@ -79,8 +114,6 @@ def describe_test_scene(
         transform: the grid's transform; None for the identity (a pixel grid).
         labels: the training and test label arrays, for the counts.
     """
-    from rasterio.crs import CRS
-
     return SceneDescription(
         width=size[0],
         height=size[1],
@@ -99,25 +132,40 @@ def describe_test_scene(
     )
 
 
-def write_test_scene_meta(
-    root: Path,
-    stack: np.ndarray,
-    valid: np.ndarray | None,
-    band_sources: Sequence[str],
-    classes: ClassTable,
-    crs: str | None,
-    transform: Affine | None,
-    labels: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
-    split: SplitRecord = NO_SPLIT,
-) -> Path:
-    """Write `root`/scene.json for a hand-built folder whose stack.tif holds `stack` (bands, h, w).
-
-    `valid` marks the valid pixels (None: all of them); the other arguments as `describe_test_scene`.
-    """
-    valid = np.ones(stack.shape[1:], dtype=bool) if valid is None else valid
-    statistics = band_statistics(stack, valid)
-    size = (stack.shape[2], stack.shape[1])
+def write_test_scene_meta(root: Path, scene: HandBuiltScene) -> Path:
+    """Write `root`/scene.json for a hand-built folder whose stack.tif holds `scene.stack`."""
+    statistics = band_statistics(scene.stack, scene.valid_pixels)
     description = describe_test_scene(
-        band_sources, classes, statistics, size=size, crs=crs, transform=transform, labels=labels, split=split
+        scene.band_sources,
+        scene.classes,
+        statistics,
+        size=(scene.grid.width, scene.grid.height),
+        crs=scene.crs,
+        transform=scene.transform,
+        labels=scene.labels,
+        split=scene.split,
     )
     return write_scene_meta(root, description)
+
+
+def write_test_scene(root: Path, scene: HandBuiltScene) -> Path:
+    """Write the scene folder `root` (created, returned): stack.tif, mask.tif, the label rasters and
+    scene.json. A label raster given as None is written as zeros."""
+    grid = scene.grid
+    nothing = np.zeros((grid.height, grid.width), dtype=np.uint8)
+    train, test = (nothing if labels is None else labels for labels in scene.labels)
+    rasters = (
+        (STACK_NAME, scene.stack, float("nan")),
+        (MASK_NAME, scene.valid_pixels.astype(np.uint8)[None], None),
+        (TRAIN_LABELS_NAME, train[None], 0),
+        (TEST_LABELS_NAME, test[None], 0),
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    for name, data, nodata in rasters:
+        profile = geotiff_profile(grid, data.shape[0], data.dtype.name, nodata, TILES)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a pixel grid on purpose
+            with rasterio.open(root / name, "w", **profile) as dst:
+                dst.write(data)
+    write_test_scene_meta(root, scene)
+    return root

@@ -15,7 +15,7 @@ from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import EXIT_ERROR, DataError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.prepare.pipeline import prepare_scene
-from cfipt_cli.testing.scene_folder import write_test_scene_meta
+from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene_meta
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -112,7 +112,7 @@ def test_a_hand_built_folder_is_described_by_the_same_writer(prepared, tmp_path)
     with rasterio.open(scene.stack_path) as src, rasterio.open(scene.mask_path) as mask:
         stack, valid, crs, transform = src.read(), mask.read(1) > 0, src.crs.to_wkt(), src.transform
     classes = ClassTable.from_names(["a", "b"])
-    write_test_scene_meta(root, stack, valid, scene.band_layout, classes, crs, transform)
+    write_test_scene_meta(root, HandBuiltScene(stack, scene.band_layout, classes, crs, transform, valid))
     copy = Scene.open(root)
     meta = copy.meta
     assert list(meta) == SCENE_KEYS and meta["sources"] == [] and meta["crs"] == scene.meta["crs"]

@@ -1,7 +1,8 @@
 """Builders of tiny maps, label rasters and scene folders for the evaluate tests.
 
-Written here with rasterio directly, so that these tests depend on no other cfipt command. A module with
-a unique name (not conftest) so that test modules can import it whatever else pytest collects.
+Written with rasterio directly (scene folders through `cfipt_cli.testing.scene_folder`), so that these
+tests depend on no other cfipt command. A module with a unique name (not conftest) so that test modules
+can import it whatever else pytest collects.
 
 `crs=None, transform=None` writes a plain pixel grid the way `cfipt prepare` and `cfipt predict` do for
 .mat inputs: no CRS and no geotransform at all (rasterio warns NotGeoreferencedWarning when it opens one).
@@ -25,7 +26,7 @@ from cfipt_cli.evaluate.pipeline import evaluate_map
 from cfipt_cli.evaluate.request import EvaluationRequest
 from cfipt_cli.evaluate.result import EvaluationResult
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.testing.scene_folder import write_test_scene_meta
+from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 
 UTM = "EPSG:32618"
 # A 10 m grid in UTM 18N (the area of the rasterio sample files).
@@ -98,33 +99,10 @@ def write_scene(
 ) -> Path:
     """A scene folder with the keys of docs/architecture.md and the four rasters (a 2-band stack)."""
     folder.mkdir(parents=True)
-    height, width = test_labels.shape
-    stack = np.random.default_rng(0).random((2, height, width), dtype=np.float32)
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": 2,
-        "dtype": "float32",
-        "nodata": float("nan"),
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a pixel grid on purpose
-        with rasterio.open(folder / "stack.tif", "w", **_georeference(profile, crs, transform)) as dst:
-            dst.write(stack)
-    write_raster(
-        folder / "mask.tif",
-        np.ones_like(test_labels, dtype=np.uint8),
-        crs=crs,
-        transform=transform,
-        nodata=None,
-    )
-    write_raster(folder / "train_labels.tif", train_labels, crs=crs, transform=transform)
-    write_raster(folder / "test_labels.tif", test_labels, crs=crs, transform=transform)
-
+    stack = np.random.default_rng(0).random((2, *test_labels.shape), dtype=np.float32)
     labels = (train_labels, test_labels)
-    write_test_scene_meta(folder, stack, None, ["hsi", "lidar"], classes, crs, transform, labels)
-    return folder
+    scene = HandBuiltScene(stack, ["hsi", "lidar"], classes, crs, transform, labels=labels)
+    return write_test_scene(folder, scene)
 
 
 def perturb(labels: np.ndarray, n_classes: int, rate: float, seed: int) -> np.ndarray:

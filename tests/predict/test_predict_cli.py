@@ -107,7 +107,7 @@ def test_predict_writes_map_proba_confidence_quicklook(folders, tmp_path, capsys
 
 def test_band_mismatch_is_one_line_exit_1(folders, tmp_path, capsys):
     _, model = folders
-    scene = write_scene(tmp_path / "sar_scene", height=11, width=13, n_lidar=0, n_sar=1)
+    scene = write_scene(tmp_path / "sar_scene", height=11, width=13, aux=("sar",))
     assert run_main(["predict", scene, "--model", model, "--out", tmp_path / "map.tif"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("cfipt: error: ") and err.count("\n") == 1

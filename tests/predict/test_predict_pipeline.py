@@ -185,8 +185,8 @@ def test_parts_of_another_job_are_discarded(setup, tmp_path):
 
 
 def test_band_layout_mismatch_is_an_error(make_scene, tmp_path):
-    scene = make_scene(n_lidar=2)
-    trained_on = make_scene("other", n_lidar=1)
+    scene = make_scene(aux=("lidar", "lidar"))
+    trained_on = make_scene("other", aux=("lidar",))
     info = model_info(trained_on, 3)
     with pytest.raises(CheckpointError, match="1 lidar"):
         _run(scene, PatchLinear(5, 3, 3), info, tmp_path / "map.tif")

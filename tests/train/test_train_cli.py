@@ -73,7 +73,7 @@ def test_foreign_folder_is_never_replaced(small_scene, tmp_path, capsys):
 
 
 def test_scene_without_training_labels(tmp_path, capsys):
-    scene = write_scene(tmp_path / "scene", no_train=True)
+    scene = write_scene(tmp_path / "scene", n_train=0)
     code, _, stderr = run(["train", scene, "--out", tmp_path / "m", *TINY], capsys)
     assert code == 1 and stderr.startswith("cfipt: error: ") and "no training pixels" in stderr
     assert not (tmp_path / "m").exists()

@@ -36,7 +36,7 @@ def test_labelled_pixels_match_the_label_raster(scene_dir):
 
 
 def test_scene_without_training_pixels(tmp_path):
-    scene = Scene.open(write_scene(tmp_path / "s", no_train=True))
+    scene = Scene.open(write_scene(tmp_path / "s", n_train=0))
     with pytest.raises(DataError, match=r"no training pixels.*prepare it with training labels"):
         labelled_pixels(scene)
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from affine import Affine
 
 from cfipt_cli.contracts.scene import SplitRecord
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.testing.scene_folder import write_test_scene_meta
+from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 from cfipt_cli.train.config import TrainConfig
 
 CLASS_NAMES = ["Grass", "Trees", "Roads", "Water", "Buildings", "Soil"]
 CRS = "EPSG:32633"
 TRANSFORM = Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0)
+NOISE = 0.3  # the spread of each class's bands around its signature (in units of the scales below)
 
 
 def class_map(size: int, n_classes: int, rng: np.random.Generator, cell: int = 8) -> np.ndarray:
@@ -35,57 +35,31 @@ def write_scene(
     *,
     size: int = 32,
     n_classes: int = 4,
+    empty_class: bool = False,
     n_hsi: int = 8,
     n_train: int = 20,
     seed: int = 0,
-    noise: float = 0.3,
-    empty_class: bool = False,
-    no_train: bool = False,
 ) -> Path:
     """Write a scene folder at `root` and return it.
 
     Args:
         empty_class: add a class to the class table that has no pixel at all.
-        no_train: leave train_labels.tif empty.
+        n_train: training pixels per class (0: an empty train_labels.tif).
     """
     rng = np.random.default_rng(seed)
     truth = class_map(size, n_classes, rng)
     signatures = rng.uniform(0.1, 1.0, size=(n_classes + 1, n_hsi))
     heights = np.linspace(0.0, 20.0, n_classes + 1)
-    hsi = signatures[truth].transpose(2, 0, 1) + noise * rng.normal(size=(n_hsi, size, size)) * 0.3
-    lidar = heights[truth][None] + noise * rng.normal(size=(1, size, size)) * 3
+    hsi = signatures[truth].transpose(2, 0, 1) + NOISE * rng.normal(size=(n_hsi, size, size)) * 0.3
+    lidar = heights[truth][None] + NOISE * rng.normal(size=(1, size, size)) * 3
     stack = np.concatenate([hsi, lidar]).astype(np.float32)
 
     train = np.zeros_like(truth)
-    if not no_train:
-        for k in range(1, n_classes + 1):
-            rows, cols = np.nonzero(truth == k)
-            pick = rng.choice(len(rows), size=min(n_train, len(rows)), replace=False)
-            train[rows[pick], cols[pick]] = k
+    for k in range(1, n_classes + 1):
+        rows, cols = np.nonzero(truth == k)
+        pick = rng.choice(len(rows), size=min(n_train, len(rows)), replace=False)
+        train[rows[pick], cols[pick]] = k
     test = np.where(train > 0, 0, truth).astype(np.uint8)
-
-    root.mkdir(parents=True, exist_ok=True)
-    profile = {
-        "driver": "GTiff",
-        "width": size,
-        "height": size,
-        "crs": CRS,
-        "transform": TRANSFORM,
-        "tiled": True,
-        "blockxsize": 16,
-        "blockysize": 16,
-    }
-    with rasterio.open(
-        root / "stack.tif", "w", count=n_hsi + 1, dtype="float32", nodata=float("nan"), **profile
-    ) as dst:
-        dst.write(stack)
-    for name, data in (
-        ("mask.tif", np.ones_like(truth)),
-        ("train_labels.tif", train),
-        ("test_labels.tif", test),
-    ):
-        with rasterio.open(root / name, "w", count=1, dtype="uint8", **profile) as dst:
-            dst.write(data[None])
 
     names = CLASS_NAMES[: n_classes + int(empty_class)]
     classes = ClassTable.from_json(
@@ -93,8 +67,8 @@ def write_scene(
     )
     split = SplitRecord("random", n_train, seed, patch_size=11, block_size=None, test_labels=None)
     sources = ["hsi"] * n_hsi + ["lidar"]
-    write_test_scene_meta(root, stack, None, sources, classes, CRS, TRANSFORM, (train, test), split)
-    return root
+    scene = HandBuiltScene(stack, sources, classes, CRS, TRANSFORM, labels=(train, test), split=split)
+    return write_test_scene(root, scene)
 
 
 def tiny_config(**changes) -> TrainConfig:
