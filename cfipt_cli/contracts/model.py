@@ -31,12 +31,10 @@ when the backbone it rebuilds does not hash to the fingerprint recorded at train
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from cfipt_cli.contracts.folder import OpenedFolder, PerBand
 from cfipt_cli.contracts.model_json import (
     MODEL_FORMAT,
     STATUS_COMPLETE,
@@ -44,8 +42,7 @@ from cfipt_cli.contracts.model_json import (
     check_model_meta,
 )
 from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavailableError, from_model_error
-from cfipt_cli.io.atomic import atomic_file, read_json_document
-from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.atomic import JsonDocument, atomic_file
 
 if TYPE_CHECKING:
     import torch
@@ -56,19 +53,16 @@ if TYPE_CHECKING:
 WEIGHTS_NAME = "model.safetensors"
 META_NAME = "model.json"
 LOG_NAME = "train_log.jsonl"
+MODEL_DOCUMENT = JsonDocument(
+    MODEL_FORMAT,
+    CheckpointError,
+    unreadable="{path} is corrupt: {exc}",
+    foreign="{path} is not a cfipt model description",
+)
 
 
-@dataclass
-class ModelInfo:
+class ModelInfo(OpenedFolder):
     """What a model folder says about its model, read from `model.json`."""
-
-    root: Path
-    meta: dict[str, Any]
-
-    @property
-    def classes(self) -> ClassTable:
-        """The class table; logit index k is the k-th class (ids ascending)."""
-        return ClassTable.from_json(self.meta["classes"])
 
     @property
     def class_ids(self) -> list[int]:
@@ -80,21 +74,9 @@ class ModelInfo:
         """Source of each stack band the model was trained on, e.g. ['hsi', ..., 'lidar']."""
         return [str(b) for b in self.meta["band_layout"]]
 
-    @property
-    def n_hsi(self) -> int:
-        return int(self.meta["band_roles"]["hsi"])
-
-    @property
-    def n_aux(self) -> int:
-        return int(self.meta["band_roles"]["aux"])
-
-    @property
-    def mean(self) -> np.ndarray:
-        return np.asarray(self.meta["normalisation"]["mean"], dtype=np.float32)
-
-    @property
-    def std(self) -> np.ndarray:
-        return np.asarray(self.meta["normalisation"]["std"], dtype=np.float32)
+    # the per-band normalisation of the model's input: its training scene's statistics
+    mean = PerBand("normalisation", "mean")
+    std = PerBand("normalisation", "std")
 
     @property
     def patch_size(self) -> int:
@@ -151,13 +133,7 @@ def read_model_info(model_dir: str | Path) -> ModelInfo:
     meta_path = root / META_NAME
     if not meta_path.is_file():
         raise CheckpointError(f"{root} is not a cfipt model folder (no {META_NAME})")
-    meta = read_json_document(
-        meta_path,
-        MODEL_FORMAT,
-        CheckpointError,
-        unreadable="{path} is corrupt: {exc}",
-        foreign="{path} is not a cfipt model description",
-    )
+    meta = MODEL_DOCUMENT.read(meta_path)
     check_model_meta(meta, meta_path)
     return ModelInfo(root=root, meta=meta)
 

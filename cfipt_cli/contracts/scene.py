@@ -21,11 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import numpy as np
-
 from cfipt_cli import __version__
+from cfipt_cli.contracts.folder import FolderFile, OpenedFolder, PerBand
 from cfipt_cli.errors import CfiptError, DataError, InputNotFoundError
-from cfipt_cli.io.atomic import read_json_document
+from cfipt_cli.io.atomic import JsonDocument
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.files import utc_now
 from cfipt_cli.io.schema import Document
@@ -37,6 +36,12 @@ STACK_NAME = "stack.tif"
 MASK_NAME = "mask.tif"
 TRAIN_LABELS_NAME = "train_labels.tif"
 TEST_LABELS_NAME = "test_labels.tif"
+SCENE_DOCUMENT = JsonDocument(
+    SCENE_FORMAT,
+    DataError,
+    unreadable="{path} is unreadable: {exc}",
+    foreign="{path} is not a cfipt scene description",
+)
 
 
 SOURCES = ("hsi", "lidar", "sar")
@@ -264,12 +269,8 @@ def check_scene_rasters(root: Path, meta: dict[str, Any]) -> None:
             )
 
 
-@dataclass
-class Scene:
+class Scene(OpenedFolder):
     """A prepared scene folder opened for reading (metadata only; rasters are read by path)."""
-
-    root: Path
-    meta: dict[str, Any]
 
     @classmethod
     def open(cls, path: str | Path) -> Scene:
@@ -280,13 +281,7 @@ class Scene:
         meta_path = root / META_NAME
         if not root.is_dir() or not meta_path.exists():
             raise DataError(f"{root} is not a prepared scene folder (no {META_NAME}); run 'cfipt prepare'")
-        meta = read_json_document(
-            meta_path,
-            SCENE_FORMAT,
-            DataError,
-            unreadable="{path} is unreadable: {exc}",
-            foreign="{path} is not a cfipt scene description",
-        )
+        meta = SCENE_DOCUMENT.read(meta_path)
         version = meta.get("format_version")
         if isinstance(version, int) and version > SCENE_FORMAT_VERSION:
             raise DataError(f"{root} was written by a newer cfipt (scene format {version})")
@@ -297,22 +292,10 @@ class Scene:
         check_scene_rasters(root, meta)
         return cls(root=root, meta=meta)
 
-    # Paths
-    @property
-    def stack_path(self) -> Path:
-        return self.root / STACK_NAME
-
-    @property
-    def mask_path(self) -> Path:
-        return self.root / MASK_NAME
-
-    @property
-    def train_labels_path(self) -> Path:
-        return self.root / TRAIN_LABELS_NAME
-
-    @property
-    def test_labels_path(self) -> Path:
-        return self.root / TEST_LABELS_NAME
+    stack_path = FolderFile(STACK_NAME)
+    mask_path = FolderFile(MASK_NAME)
+    train_labels_path = FolderFile(TRAIN_LABELS_NAME)
+    test_labels_path = FolderFile(TEST_LABELS_NAME)
 
     # Metadata
     @property
@@ -324,28 +307,9 @@ class Scene:
         return int(self.meta["height"])
 
     @property
-    def n_hsi(self) -> int:
-        """C: number of HSI bands (the first C bands of the stack)."""
-        return int(self.meta["band_roles"]["hsi"])
-
-    @property
-    def n_aux(self) -> int:
-        """D: number of auxiliary (LiDAR + SAR) bands, after the HSI bands."""
-        return int(self.meta["band_roles"]["aux"])
-
-    @property
     def band_layout(self) -> list[str]:
         """Source of each stack band, e.g. ['hsi', 'hsi', ..., 'lidar', 'sar', ...]."""
         return [str(b["source"]) for b in self.meta["bands"]]
 
-    @property
-    def classes(self) -> ClassTable:
-        return ClassTable.from_json(self.meta.get("classes", []))
-
-    @property
-    def band_mean(self) -> np.ndarray:
-        return np.asarray(self.meta["statistics"]["mean"], dtype=np.float32)
-
-    @property
-    def band_std(self) -> np.ndarray:
-        return np.asarray(self.meta["statistics"]["std"], dtype=np.float32)
+    band_mean = PerBand("statistics", "mean")
+    band_std = PerBand("statistics", "std")

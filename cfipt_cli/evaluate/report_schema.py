@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
-from cfipt_cli.io.atomic import read_json_document
+from cfipt_cli.io.atomic import JsonDocument
 from cfipt_cli.io.files import sha256_file
 from cfipt_cli.io.schema import Document
 from cfipt_cli.log import get_logger
@@ -34,6 +34,12 @@ from cfipt_cli.log import get_logger
 log = get_logger(__name__)
 
 REPORT_FORMAT = "cfipt-evaluation"
+REPORT_DOCUMENT = JsonDocument(
+    REPORT_FORMAT,
+    DataError,
+    unreadable="{path} is not a JSON report of 'cfipt evaluate': {exc}",
+    foreign="{path} is not a JSON report of 'cfipt evaluate' (write one with --out or --json)",
+)
 FIX = "the report is damaged or was edited; write it again with cfipt evaluate MAP -r REF --out BASE"
 RATES = ("producer_accuracy", "user_accuracy", "f1")
 CLASS_COUNTS = ("reference_pixels", "predicted_pixels", "correct")
@@ -102,13 +108,7 @@ def read_report(path: str | Path) -> dict[str, Any]:
     source = Path(path)
     if not source.exists():
         raise InputNotFoundError(f"report {source} does not exist")
-    report = read_json_document(
-        source,
-        REPORT_FORMAT,
-        DataError,
-        unreadable="{path} is not a JSON report of 'cfipt evaluate': {exc}",
-        foreign="{path} is not a JSON report of 'cfipt evaluate' (write one with --out or --json)",
-    )
+    report = REPORT_DOCUMENT.read(source)
     check_report(report, source)
     return report
 

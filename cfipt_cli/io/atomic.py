@@ -6,7 +6,7 @@ the writer's process id (`.NAME.tmp-PID-XXXX`, folders also hold a `.cfipt-tmp` 
 next run on the same output can tell the leftovers of a killed run from those of a live one
 (`cfipt_cli.io.output_locks.clean_leftovers`).
 
-`read_json_document` reads back the JSON documents written this way (scene.json, model.json,
+`JsonDocument.read` reads back the JSON documents written this way (scene.json, model.json,
 checkpoint state, evaluation reports).
 """
 
@@ -19,6 +19,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,18 +110,25 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
                 leftover.unlink()
 
 
-def read_json_document(
-    path: Path, fmt: str, error: type[CfiptError], *, unreadable: str, foreign: str
-) -> dict[str, Any]:
-    """The JSON object in `path` whose "format" is `fmt`.
+@dataclass(frozen=True)
+class JsonDocument:
+    """A kind of JSON document cfipt writes and reads back: its "format" value and how a bad file fails.
 
-    Raises `error`: with the message `unreadable` (may use {path} and {exc}) when the file cannot be
-    read or parsed, with `foreign` (may use {path}) when it holds no `fmt` document.
+    `read` raises `error` with the message `unreadable` (may use {path} and {exc}) when the file cannot
+    be read or parsed, with `foreign` (may use {path}) when it holds no document of this format.
     """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(unreadable.format(path=path, exc=exc)) from exc
-    if not isinstance(document, dict) or document.get("format") != fmt:
-        raise error(foreign.format(path=path))
-    return document
+
+    fmt: str
+    error: type[CfiptError]
+    unreadable: str
+    foreign: str
+
+    def read(self, path: Path) -> dict[str, Any]:
+        """The JSON object in `path` whose "format" is `fmt`."""
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise self.error(self.unreadable.format(path=path, exc=exc)) from exc
+        if not isinstance(document, dict) or document.get("format") != self.fmt:
+            raise self.error(self.foreign.format(path=path))
+        return document

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfipt_cli.contracts.model import load_tensors, load_weights, save_tensors
 from cfipt_cli.errors import CheckpointError
-from cfipt_cli.io.atomic import atomic_dir, read_json_document
+from cfipt_cli.io.atomic import JsonDocument, atomic_dir
 
 if TYPE_CHECKING:
     import torch
@@ -28,6 +28,12 @@ if TYPE_CHECKING:
     from models import CFIPT
 
 CHECKPOINT_FORMAT = "cfipt-checkpoint"
+CHECKPOINT_DOCUMENT = JsonDocument(
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    unreadable="{path} is corrupt ({exc}); train anew with --overwrite",
+    foreign="{path} is not a cfipt checkpoint; train anew with --overwrite",
+)
 CHECKPOINT_DIR = "checkpoint"
 CKPT_WEIGHTS = "weights.safetensors"
 CKPT_OPTIMIZER = "optimizer.safetensors"
@@ -67,13 +73,7 @@ def read_checkpoint_state(model_dir: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{model_dir} has no resume state ({CHECKPOINT_DIR}/{CKPT_STATE}); train it anew"
         )
-    return read_json_document(
-        path,
-        CHECKPOINT_FORMAT,
-        CheckpointError,
-        unreadable="{path} is corrupt ({exc}); train anew with --overwrite",
-        foreign="{path} is not a cfipt checkpoint; train anew with --overwrite",
-    )
+    return CHECKPOINT_DOCUMENT.read(path)
 
 
 def restore_checkpoint(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cfipt_cli.errors import DataError, OutputExistsError
-from cfipt_cli.io.atomic import atomic_dir, atomic_file, check_output, read_json_document
+from cfipt_cli.io.atomic import JsonDocument, atomic_dir, atomic_file, check_output
 
 
 def test_atomic_dir_renames_on_success(tmp_path):
@@ -109,23 +109,17 @@ def test_a_writer_that_recreates_the_file_privately_still_gives_the_usual_permis
         (b'{"format": "other"}', r"doc\.json is not a test document$"),
     ],
 )
-def test_read_json_document_rejects_with_the_callers_messages(tmp_path, content, message):
+def test_json_document_rejects_with_the_callers_messages(tmp_path, content, message):
     path = tmp_path / "doc.json"
     path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        read_json_document(
-            path,
-            "test",
-            DataError,
-            unreadable="{path} is broken: {exc}",
-            foreign="{path} is not a test document",
-        )
+        JsonDocument("test", DataError, "{path} is broken: {exc}", "{path} is not a test document").read(path)
 
 
-def test_read_json_document_returns_the_object(tmp_path):
+def test_json_document_returns_the_object(tmp_path):
     path = tmp_path / "doc.json"
     path.write_text('{"format": "test", "n": 1}', encoding="utf-8")
-    assert read_json_document(path, "test", DataError, unreadable="", foreign="") == {
+    assert JsonDocument("test", DataError, unreadable="", foreign="").read(path) == {
         "format": "test",
         "n": 1,
     }
