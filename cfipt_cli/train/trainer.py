@@ -28,17 +28,9 @@ from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CheckpointError
 from cfipt_cli.io.files import utc_now
 from cfipt_cli.log import get_logger
+from cfipt_cli.train import data
 from cfipt_cli.train.checkpoint import read_checkpoint_state, restore_checkpoint, save_checkpoint
 from cfipt_cli.train.config import TrainConfig
-from cfipt_cli.train.data import (
-    LabelledPixels,
-    PatchStore,
-    augment,
-    balanced_batches,
-    labelled_pixels,
-    scene_fingerprint,
-    split_validation,
-)
 
 if TYPE_CHECKING:
     import torch
@@ -111,9 +103,11 @@ class Trainer:
             "on" if tf32 else "off",
             config.batch_size,
         )
-        self.pixels: LabelledPixels = labelled_pixels(scene, config.drop_empty_classes)
-        self.train_idx, self.val_idx = split_validation(self.pixels.targets, config.val_fraction, config.seed)
-        self.fingerprint = scene_fingerprint(scene)
+        self.pixels: data.LabelledPixels = data.labelled_pixels(scene, config.drop_empty_classes)
+        self.train_idx, self.val_idx = data.split_validation(
+            self.pixels.targets, config.val_fraction, config.seed
+        )
+        self.fingerprint = data.scene_fingerprint(scene)
         model_config = model_config_for(config, scene, self.pixels.classes.names)
         self.model: CFIPT = modelio.build_network(model_config, config.seed)
         self.model_config = self.model.config.to_dict()  # every setting, defaults included
@@ -121,7 +115,7 @@ class Trainer:
         self.names = [n for n, p in self.model.named_parameters() if p.requires_grad]
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        self.store = PatchStore(scene, self.pixels, config.patch_size, cache_bytes)
+        self.store = data.PatchStore(scene, self.pixels, config.patch_size, cache_bytes)
         self.backbone_fingerprint = self.model.backbone_fingerprint()
         self.steps_per_epoch = len(self._batches(0))
         self.state = RunState()
@@ -138,7 +132,7 @@ class Trainer:
 
     def _batches(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.config.seed, epoch, 0])
-        return balanced_batches(self.train_idx, self.pixels.targets, self.config.batch_size, rng)
+        return data.balanced_batches(self.train_idx, self.pixels.targets, self.config.batch_size, rng)
 
     def _loader(self, batches: list[np.ndarray]) -> Any:
         """Batches of patches: straight from the cache, or through DataLoader workers reading the stack."""
@@ -186,7 +180,7 @@ class Trainer:
         start = time.perf_counter()
         for step, (index, patches) in enumerate(zip(batches, self._loader(batches), strict=True), start=1):
             if self.config.augment:
-                patches = augment(np.asarray(patches), aug_rng)
+                patches = data.augment(np.asarray(patches), aug_rng)
             hsi, aux, targets = self._inputs(patches, index)
             lr = lr_at(self.state.step, self.total_steps, self.warmup_steps, self.config.lr)
             for group in self.optimizer.param_groups:

@@ -8,29 +8,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
+from prepared_labels import label_rasters, prepare_labelled
 from shapely.geometry import box
 
-from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.vectors import integer_class_ids
 from cfipt_cli.prepare.labels import read_class_names
-from cfipt_cli.prepare.pipeline import prepare_scene
-
-
-def _labels(out):
-    """Train + test labels of a prepared scene (they are disjoint), and its class table."""
-    scene = Scene.open(out)
-    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
-        train, test = a.read(1), b.read(1)
-    assert not np.any((train > 0) & (test > 0))
-    return train + test, scene.classes
 
 
 def _prepare(files, out, labels, field, **kwargs):
-    prepare_scene(files.hsi, lidar=[files.lidar], labels=labels, label_field=field, out=out, **kwargs)
-    return _labels(out)
+    """Train + test labels of the prepared scene (they are disjoint), and its class table."""
+    scene = prepare_labelled(files, out, labels, field, **kwargs)
+    train, test = label_rasters(scene)
+    assert not np.any((train > 0) & (test > 0))
+    return train + test, scene.classes
 
 
 def test_polygons_in_another_crs_land_on_their_pixels(scene_files, tmp_path):
@@ -72,24 +64,10 @@ def test_all_touched_burns_every_touched_pixel(scene_files, tmp_path):
     x, y = t @ (10.0, 12.0)  # a pixel corner; the square holds no pixel centre
     square = box(x - 0.4, y - 0.4, x + 0.4, y + 0.4)
     gpd.GeoDataFrame({"kind": ["Trees"]}, geometry=[square], crs="EPSG:32632").to_file(tmp_path / "sq.gpkg")
-    prepare_scene(
-        scene_files.hsi,
-        lidar=[scene_files.lidar],
-        labels=tmp_path / "sq.gpkg",
-        label_field="kind",
-        out=tmp_path / "touched",
-        all_touched=True,
-    )
-    labels, _ = _labels(tmp_path / "touched")
+    labels, _ = _prepare(scene_files, tmp_path / "touched", tmp_path / "sq.gpkg", "kind", all_touched=True)
     assert sorted(map(tuple, np.argwhere(labels).tolist())) == [(11, 9), (11, 10), (12, 9), (12, 10)]
     with pytest.raises(DataError, match="'Trees'"):  # without --all-touched the class has no pixel
-        prepare_scene(
-            scene_files.hsi,
-            lidar=[scene_files.lidar],
-            labels=tmp_path / "sq.gpkg",
-            label_field="kind",
-            out=tmp_path / "centre",
-        )
+        _prepare(scene_files, tmp_path / "centre", tmp_path / "sq.gpkg", "kind")
 
 
 def test_class_names_file_sets_ids_names_and_colours(scene_files, tmp_path):
@@ -106,13 +84,8 @@ def test_class_names_file_sets_ids_names_and_colours(scene_files, tmp_path):
 def test_class_names_file_must_know_every_name(scene_files, tmp_path):
     (tmp_path / "names.json").write_text(json.dumps(["Trees", "Grass"]))
     with pytest.raises(DataError, match="not in the class table"):
-        prepare_scene(
-            scene_files.hsi,
-            lidar=[scene_files.lidar],
-            labels=scene_files.polygons,
-            label_field="class",
-            class_names=tmp_path / "names.json",
-            out=tmp_path / "s",
+        _prepare(
+            scene_files, tmp_path / "s", scene_files.polygons, "class", class_names=tmp_path / "names.json"
         )
 
 
@@ -132,18 +105,9 @@ def test_read_class_names_formats(tmp_path, text, suffix, expected):
 
 
 def test_independent_test_labels_are_mapped_by_name(scene_files, tmp_path):
-    prepare_scene(
-        scene_files.hsi,
-        lidar=[scene_files.lidar],
-        labels=scene_files.polygons,
-        label_field="class",
-        test_labels=scene_files.points,
-        out=tmp_path / "s",
-        train_per_class=5,
-    )
-    scene = Scene.open(tmp_path / "s")
-    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
-        train, test = a.read(1), b.read(1)
+    options = {"test_labels": scene_files.points, "train_per_class": 5}
+    scene = prepare_labelled(scene_files, tmp_path / "s", scene_files.polygons, "class", **options)
+    train, test = label_rasters(scene)
     names = scene_files.class_names
     expected = np.zeros_like(test)
     for r, c, k in zip(

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import rasterio
+from prepared_labels import label_rasters, prepare_labelled
 
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CfiptUsageError
@@ -156,19 +157,10 @@ def test_window_size_does_not_change_the_scene(scene_files, tmp_path):
 
 def test_classes_are_learnable_from_the_prepared_stack(scene_files, tmp_path):
     """A nearest-centroid classifier on normalised spectra + height separates the synthetic classes."""
-    prepare_scene(
-        scene_files.hsi,
-        lidar=[scene_files.lidar],
-        labels=scene_files.polygons,
-        label_field="class",
-        out=tmp_path / "s",
-        train_per_class=15,
-    )
-    scene = Scene.open(tmp_path / "s")
+    scene = prepare_labelled(scene_files, tmp_path / "s", scene_files.polygons, "class", train_per_class=15)
     with rasterio.open(scene.stack_path) as src:
         stack = src.read()
-    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
-        train, test = a.read(1), b.read(1)
+    train, test = label_rasters(scene)
     z = (stack - scene.band_mean[:, None, None]) / scene.band_std[:, None, None]
     ids = scene.classes.ids
     centroids = np.stack([z[:, train == k].mean(axis=1) for k in ids])

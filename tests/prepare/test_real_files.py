@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 import scipy.io
+from prepared_labels import label_rasters
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import calculate_default_transform, reproject
@@ -33,8 +34,7 @@ def _fake_cube(labels, n_bands, seed):
 
 def _read_labels(out):
     scene = Scene.open(out)
-    with rasterio.open(scene.train_labels_path) as a, rasterio.open(scene.test_labels_path) as b:
-        return scene, a.read(1), b.read(1)
+    return scene, *label_rasters(scene)
 
 
 def test_houston_label_maps_as_label_rasters(shared, tmp_path):
