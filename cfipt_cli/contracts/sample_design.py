@@ -19,7 +19,7 @@ from typing import Any
 
 from cfipt_cli import __version__
 from cfipt_cli.errors import DataError
-from cfipt_cli.io.atomic import atomic_file, read_json_document
+from cfipt_cli.io.atomic import JsonDocument, atomic_file
 from cfipt_cli.io.files import utc_now
 from cfipt_cli.io.schema import Document
 
@@ -28,6 +28,12 @@ DESIGN_FORMAT_VERSION = 1
 DESIGN_SUFFIX = ".design.json"
 FIX = "write the sample again with cfipt sample MAP --out FILE"
 ALLOCATIONS = ("proportional", "equal", "min-per-class", "given")
+DESIGN_DOCUMENT = JsonDocument(
+    DESIGN_FORMAT,
+    DataError,
+    unreadable="cannot read the sample design {path}: {exc}",
+    foreign="{path} is not a cfipt sample design",
+)
 # The fields of every sample point (`map_class` and `reference` hold class names).
 POINT_FIELDS = ("sample_id", "stratum", "map_id", "map_class", "reference")
 
@@ -131,13 +137,7 @@ def read_design(samples: str | Path) -> SampleDesign | None:
     path = design_path(samples)
     if not path.exists():
         return None
-    data = read_json_document(
-        path,
-        DESIGN_FORMAT,
-        DataError,
-        unreadable="cannot read the sample design {path}: {exc}",
-        foreign="{path} is not a cfipt sample design",
-    )
+    data = DESIGN_DOCUMENT.read(path)
     return _from_json(Document(data, path, FIX, error=DataError))
 
 
