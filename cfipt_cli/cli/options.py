@@ -1,8 +1,9 @@
 """Options shared by several subcommands, defined once as `Annotated` aliases (rasterio `rio/options.py`),
-and the conversions and output they share (`parse_creation_options`, `print_summary`)."""
+and the conversions and output they share (`parse_creation_options`, `print_summary`, `print_report`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,11 +46,20 @@ def parse_creation_options(items: list[str] | None) -> dict[str, str]:
 def print_summary(line: str, summary: dict[str, Any], json_out: bool) -> None:
     """What -q and `--json` ask of a command's summary: `line` on stderr unless -q, the JSON summary
     on stdout with `--json`."""
-    import json
-    import logging
     import sys
 
+    print_report(summary, json_out, lambda _: print(line, file=sys.stderr))
+
+
+def print_report(
+    summary: dict[str, Any], json_out: bool, print_table: Callable[[dict[str, Any]], None]
+) -> None:
+    """What -q and `--json` ask of a command's report: `print_table(summary)` (a table on stderr) unless
+    -q, the JSON summary on stdout with `--json`."""
+    import json
+    import logging
+
     if logging.getLogger("cfipt").getEffectiveLevel() <= logging.WARNING:
-        print(line, file=sys.stderr)
+        print_table(summary)
     if json_out:
         print(json.dumps(summary, indent=2))

@@ -21,11 +21,12 @@ from cfipt_cli import __version__
 from cfipt_cli.errors import DataError
 from cfipt_cli.io.atomic import JsonDocument, atomic_file
 from cfipt_cli.io.files import utc_now
+from cfipt_cli.io.output_kinds import SAMPLE_DESIGN_FORMAT, SAMPLE_DESIGN_SUFFIX
 from cfipt_cli.io.schema import Document
 
-DESIGN_FORMAT = "cfipt-sample-design"
+DESIGN_FORMAT = SAMPLE_DESIGN_FORMAT
 DESIGN_FORMAT_VERSION = 1
-DESIGN_SUFFIX = ".design.json"
+DESIGN_SUFFIX = SAMPLE_DESIGN_SUFFIX
 FIX = "write the sample again with cfipt sample MAP --out FILE"
 ALLOCATIONS = ("proportional", "equal", "min-per-class", "given")
 DESIGN_DOCUMENT = JsonDocument(

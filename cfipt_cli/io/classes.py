@@ -198,7 +198,7 @@ def load_class_table(path: str | Path) -> ClassTable:
         raise InputNotFoundError(f"class table {source} does not exist")
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # a binary file: not JSON either
         raise DataError(f"{source} is not readable JSON: {exc}") from exc
     items = data.get("classes") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:

@@ -1,7 +1,8 @@
 """What cfipt writes at an output (`OutputKind`), recognised on disk so that `--overwrite` replaces only
 cfipt's own outputs: a scene folder (`scene.json`), a model folder (`model.json`), a GeoTIFF tagged by
 cfipt, a PNG whose Software chunk says cfipt, an evaluation report (JSON / CSV / Markdown as cfipt
-writes them). Part of the output policy, `cfipt_cli.io.outputs`.
+writes them), a validation sample of `cfipt sample` (points with a design sidecar, the design, the QGIS
+style). Part of the output policy, `cfipt_cli.io.outputs`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PNG_SOFTWARE = "cfipt"  # the PNG tEXt "Software" value starts with it (`mapio.png_metadata`)
+# The sidecar of a sample's points and its format (`cfipt_cli.contracts.sample_design` uses these).
+SAMPLE_DESIGN_SUFFIX = ".design.json"
+SAMPLE_DESIGN_FORMAT = "cfipt-sample-design"
+# The comment that opens every QGIS style `cfipt sample` writes (how --overwrite knows it).
+SAMPLE_STYLE_MARK = "<!-- QGIS style of a cfipt sample -->"
 
 
 def _json_format(path: Path) -> str | None:
@@ -107,5 +113,26 @@ REPORT_MD = OutputKind(
     False,
     lambda p: _first_line(p).startswith(("Accuracy of ", "Mean ± standard deviation over ")),
 )
+SAMPLE_DESIGN = OutputKind(
+    "sample design of cfipt sample", False, lambda p: _json_format(p) == SAMPLE_DESIGN_FORMAT
+)
+# The points file: cfipt's when its design sidecar is (a GeoPackage's own bytes say nothing of cfipt).
+SAMPLE_POINTS = OutputKind(
+    "sample of cfipt sample (points with a design sidecar)",
+    False,
+    lambda p: p.is_file() and SAMPLE_DESIGN.recognise(p.with_name(p.name + SAMPLE_DESIGN_SUFFIX)),
+)
+SAMPLE_STYLE = OutputKind("QGIS style of cfipt sample", False, lambda p: _first_line(p) == SAMPLE_STYLE_MARK)
 REPORT_KINDS = {".json": REPORT_JSON, ".csv": REPORT_CSV, ".md": REPORT_MD, ".png": PNG}
-ALL_KINDS = (SCENE, MODEL, GEOTIFF, PNG, REPORT_JSON, REPORT_CSV, REPORT_MD)
+ALL_KINDS = (
+    SCENE,
+    MODEL,
+    GEOTIFF,
+    PNG,
+    REPORT_JSON,
+    REPORT_CSV,
+    REPORT_MD,
+    SAMPLE_DESIGN,
+    SAMPLE_POINTS,
+    SAMPLE_STYLE,
+)

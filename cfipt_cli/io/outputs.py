@@ -8,7 +8,8 @@
    it, it is replaced only when it is the kind of thing cfipt writes there (`OutputKind`, see
    `cfipt_cli.io.output_kinds`): a scene folder (`scene.json`), a model folder (`model.json`), a GeoTIFF
    tagged by cfipt, a PNG whose Software chunk says cfipt, an evaluation report (JSON / CSV / Markdown
-   as cfipt writes them), or an empty file or folder. Anything else is refused even with `--overwrite`.
+   as cfipt writes them), a sample of `cfipt sample` (its points, design and style), or an empty file or
+   folder. Anything else is refused even with `--overwrite`.
 3. **One run per output.** `locked_outputs` takes an OS lock (`fcntl.flock`) on a lock file beside
    each output (`.NAME.lock`) for the whole run; a second run on the same output fails at once with one
    line. The lock dies with its process, so a `kill -9` never leaves a stale lock.
@@ -42,6 +43,9 @@ from cfipt_cli.io.output_kinds import (
     REPORT_JSON,
     REPORT_KINDS,
     REPORT_MD,
+    SAMPLE_DESIGN,
+    SAMPLE_POINTS,
+    SAMPLE_STYLE,
     SCENE,
     OutputKind,
     png_software,
@@ -57,6 +61,9 @@ __all__ = [
     "REPORT_JSON",
     "REPORT_KINDS",
     "REPORT_MD",
+    "SAMPLE_DESIGN",
+    "SAMPLE_POINTS",
+    "SAMPLE_STYLE",
     "SCENE",
     "Output",
     "OutputKind",

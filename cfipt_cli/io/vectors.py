@@ -13,6 +13,8 @@
   `name_of` writes it (an integral float 3.0 reads "3").
 - Burning features into a window of a grid (`burn_window`); where features overlap, the later feature
   in the file wins.
+- Writing a layer (`write_layer`, for `cfipt sample`): the suffix picks the driver among the one-file
+  formats of `WRITE_DRIVERS` (a shapefile's several files would not travel through an atomic rename).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ log = get_logger(__name__)
 VECTOR_SUFFIXES = frozenset(
     {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml", ".sqlite", ".gdb", ".zip", ".parquet"}
 )
+
+
+WRITE_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf"}
 
 
 def is_vector(path: str | Path) -> bool:
@@ -157,3 +162,17 @@ def burn_window(
         all_touched=all_touched,
         dtype="uint16",
     )
+
+
+def write_driver(path: str | Path) -> str | None:
+    """The OGR driver `write_layer` uses for this file name (by its suffix), None when it writes none."""
+    return WRITE_DRIVERS.get(Path(path).suffix.lower())
+
+
+def write_layer(frame: Any, path: Path, layer: str, driver: str | None = None) -> None:
+    """Write a GeoDataFrame as the layer `layer` of a new file `path` (replaced if it exists), in the
+    format of `driver`, by default the one `write_driver` names for its suffix (e.g. a temporary name)."""
+    driver = driver or write_driver(path)
+    if driver is None:
+        raise DataError(f"cannot write {path}: give one of {', '.join(sorted(WRITE_DRIVERS))}")
+    frame.to_file(path, layer=layer, driver=driver, engine="pyogrio")

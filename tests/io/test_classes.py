@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from cfipt_cli.errors import DataError
-from cfipt_cli.io.classes import ClassInfo, ClassTable, colour_hex, default_colour, parse_colour
+from cfipt_cli.io.classes import (
+    ClassInfo,
+    ClassTable,
+    colour_hex,
+    default_colour,
+    load_class_table,
+    parse_colour,
+)
 
 
 def test_json_round_trip_and_lookup():
@@ -64,3 +71,10 @@ def test_corrupt_aux_xml_is_a_data_error(tmp_path):
     (tmp_path / "m.tif.aux.xml").write_text("<PAMDataset><oops")
     with pytest.raises(DataError):
         ClassTable.from_aux_xml(tmp_path / "m.tif")
+
+
+def test_a_binary_file_is_no_class_table(tmp_path):
+    binary = tmp_path / "map.tif"
+    binary.write_bytes(b"II*\x00\x83\xff\xfe")
+    with pytest.raises(DataError, match="is not readable JSON"):
+        load_class_table(binary)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cfipt_cli.cli.options import CreationOptions, JsonOut, Overwrite, SeedOpt, parse_creation_options
+from cfipt_cli.cli.options import (
+    CreationOptions,
+    JsonOut,
+    Overwrite,
+    SeedOpt,
+    parse_creation_options,
+    print_report,
+)
 
 PathList = list[Path] | None
 
@@ -164,15 +169,7 @@ def command(
         SplitParams(split, train_per_class, seed, patch_size, block_size),
         output,
     )
-    _report(prepare(request), json_out)
-
-
-def _report(summary: dict[str, Any], json_out: bool) -> None:
-    """The table on stderr (unless -q), the JSON summary on stdout with --json."""
-    if logging.getLogger("cfipt").getEffectiveLevel() <= logging.WARNING:
-        _print_table(summary)
-    if json_out:
-        print(json.dumps(summary, indent=2))
+    print_report(prepare(request), json_out, _print_table)
 
 
 def _print_table(summary: dict[str, Any]) -> None:

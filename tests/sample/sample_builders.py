@@ -1,0 +1,79 @@
+"""Builders of tiny class maps and scene folders for the sample tests (rasterio directly, no other
+command). A module with a unique name (not conftest) so that test modules can import it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.testing.scene_folder import write_test_scene_meta
+
+UTM = "EPSG:32618"
+TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)  # 10 m pixels: 100 m2
+NAMES = ["Water", "Trees", "Grass", "Road"]
+
+
+def write_raster(
+    path: Path,
+    array: np.ndarray,
+    *,
+    crs: str | None = UTM,
+    transform: Affine = TRANSFORM,
+    nodata: float | None = 0,
+    classes: ClassTable | None = None,
+    colormap: bool = False,
+) -> Path:
+    """A one-band GeoTIFF; `classes` adds the `.aux.xml` CategoryNames (and a colour table if `colormap`)."""
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": array.shape[1],
+        "height": array.shape[0],
+        "count": 1,
+        "dtype": array.dtype.name,
+        "nodata": nodata,
+        "transform": transform,
+    }
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+        if classes is not None and colormap:
+            dst.write_colormap(1, classes.colormap())
+    if classes is not None:
+        classes.write_aux_xml(path)
+    return path
+
+
+def class_map(seed: int = 0, shape: tuple[int, int] = (60, 70)) -> np.ndarray:
+    """Classes 1..4 in unequal shares (Road rare), with nodata (0) and a stray value 9 here and there."""
+    rng = np.random.default_rng(seed)
+    values = rng.choice([0, 1, 2, 3, 4, 9], size=shape, p=[0.1, 0.15, 0.45, 0.25, 0.04, 0.01])
+    return values.astype(np.uint8)
+
+
+def write_scene(folder: Path, train: np.ndarray, test: np.ndarray, classes: ClassTable, **grid: Any) -> Path:
+    """A prepared scene folder (2-band stack, mask, label rasters, scene.json) on the given grid."""
+    folder.mkdir(parents=True)
+    crs, transform = grid.get("crs", UTM), grid.get("transform", TRANSFORM)
+    stack = np.random.default_rng(0).random((2, *train.shape), dtype=np.float32)
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": train.shape[1],
+        "height": train.shape[0],
+        "count": 2,
+        "dtype": "float32",
+        "transform": transform,
+        "crs": crs,
+    }
+    with rasterio.open(folder / "stack.tif", "w", **profile) as dst:
+        dst.write(stack)
+    write_raster(folder / "mask.tif", np.ones_like(train), crs=crs, transform=transform, nodata=None)
+    write_raster(folder / "train_labels.tif", train, crs=crs, transform=transform)
+    write_raster(folder / "test_labels.tif", test, crs=crs, transform=transform)
+    write_test_scene_meta(folder, stack, None, ["hsi", "lidar"], classes, crs, transform, (train, test))
+    return folder
