@@ -175,4 +175,8 @@ def write_layer(frame: Any, path: Path, layer: str, driver: str | None = None) -
     driver = driver or write_driver(path)
     if driver is None:
         raise DataError(f"cannot write {path}: give one of {', '.join(sorted(WRITE_DRIVERS))}")
-    frame.to_file(path, layer=layer, driver=driver, engine="pyogrio")
+    import warnings
+
+    with warnings.catch_warnings():  # no CRS: a plain pixel grid, as cfipt's rasters of .mat inputs
+        warnings.filterwarnings("ignore", "'crs' was not provided")
+        frame.to_file(path, layer=layer, driver=driver, engine="pyogrio")

@@ -3,12 +3,14 @@ command). A module with a unique name (not conftest) so that test modules can im
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.testing.scene_folder import write_test_scene_meta
@@ -40,7 +42,10 @@ def write_raster(
     }
     if crs is not None:
         profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
+    with warnings.catch_warnings():  # an identity transform: a plain pixel grid on purpose
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        dst = rasterio.open(path, "w", **profile)
+    with dst:
         dst.write(array, 1)
         if classes is not None and colormap:
             dst.write_colormap(1, classes.colormap())

@@ -11,6 +11,7 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+from affine import Affine
 from sample_builders import NAMES, class_map, write_raster, write_scene
 
 from cfipt_cli.contracts.sample_design import POINT_FIELDS, read_design
@@ -173,3 +174,38 @@ def test_overwrite_replaces_a_sample_cfipt_wrote(map_path: Path, tmp_path: Path,
     assert code == 1 and "already exists; pass --overwrite" in stderr
     assert sample_cli(map_path, "-n", "12", "--out", out, "--overwrite")[0] == 0
     assert len(gpd.read_file(out)) == 12 and read_design(out).sample_size == 12  # type: ignore[union-attr]
+
+
+def test_the_style_takes_the_colours_of_the_maps_colour_table(tmp_path: Path) -> None:
+    painted = ClassTable.from_json(
+        [{"id": i, "name": n, "colour": f"#{i:02x}80c0"} for i, n in enumerate(NAMES, 1)]
+    )
+    map_path = write_raster(tmp_path / "map.tif", class_map(), classes=painted, colormap=True)
+    _sample(map_path, tmp_path / "samples.gpkg", SampleSize(n=10))
+    qml = (tmp_path / "samples.qml").read_text()
+    for i in range(1, 5):
+        assert f'value="{i},128,192,255"' in qml  # from the GeoTIFF's colour table, not the .aux.xml
+
+
+def test_a_map_on_a_plain_pixel_grid(tmp_path: Path, table: ClassTable) -> None:
+    map_path = write_raster(
+        tmp_path / "map.tif", class_map(), crs=None, transform=Affine.identity(), classes=table
+    )
+    out = tmp_path / "samples.gpkg"
+    _sample(map_path, out, SampleSize(n=30))
+    points = gpd.read_file(out)
+    assert points.crs is None and read_design(out).pixel_area_m2 is None  # type: ignore[union-attr]
+    rows, cols = (points.geometry.y - 0.5).astype(int), (points.geometry.x - 0.5).astype(int)
+    assert (class_map()[rows, cols] == points["stratum"]).all()
+
+
+def test_a_failure_while_writing_leaves_nothing(map_path: Path, tmp_path: Path, monkeypatch) -> None:
+    from cfipt_cli.sample import pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_design", broken)
+    with pytest.raises(OSError, match="No space left"):
+        _sample(map_path, tmp_path / "out" / "samples.gpkg", SampleSize(n=10))
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -101,3 +101,14 @@ def test_a_raster_given_as_class_table(sample_cli, tmp_path: Path, clean_map: Pa
     code, _, stderr = sample_cli(clean_map, "-n", "5", "--out", out, "--classes", clean_map)
     assert code == 1 and stderr.count("\n") == 1 and "is not readable JSON" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sample_never_goes_into_the_excluded_scene(
+    sample_cli, tmp_path: Path, clean_map: Path, table
+) -> None:
+    labels = np.zeros((60, 70), dtype=np.uint8)
+    scene = write_scene(tmp_path / "inputs" / "scene", labels, labels, table)
+    before = sorted(p.name for p in scene.iterdir())
+    code, _, stderr = sample_cli(clean_map, "-n", "5", "--exclude", scene, "--out", scene / "samples.gpkg")
+    assert code == 2 and "would replace the input" in stderr and stderr.count("\n") == 1
+    assert sorted(p.name for p in scene.iterdir()) == before
