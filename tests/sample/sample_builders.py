@@ -13,7 +13,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.testing.scene_folder import write_test_scene_meta
+from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 
 UTM = "EPSG:32618"
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4100000.0)  # 10 m pixels: 100 m2
@@ -63,22 +63,13 @@ def class_map(seed: int = 0, shape: tuple[int, int] = (60, 70)) -> np.ndarray:
 
 def write_scene(folder: Path, train: np.ndarray, test: np.ndarray, classes: ClassTable, **grid: Any) -> Path:
     """A prepared scene folder (2-band stack, mask, label rasters, scene.json) on the given grid."""
-    folder.mkdir(parents=True)
-    crs, transform = grid.get("crs", UTM), grid.get("transform", TRANSFORM)
     stack = np.random.default_rng(0).random((2, *train.shape), dtype=np.float32)
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": train.shape[1],
-        "height": train.shape[0],
-        "count": 2,
-        "dtype": "float32",
-        "transform": transform,
-        "crs": crs,
-    }
-    with rasterio.open(folder / "stack.tif", "w", **profile) as dst:
-        dst.write(stack)
-    write_raster(folder / "mask.tif", np.ones_like(train), crs=crs, transform=transform, nodata=None)
-    write_raster(folder / "train_labels.tif", train, crs=crs, transform=transform)
-    write_raster(folder / "test_labels.tif", test, crs=crs, transform=transform)
-    write_test_scene_meta(folder, stack, None, ["hsi", "lidar"], classes, crs, transform, (train, test))
-    return folder
+    scene = HandBuiltScene(
+        stack=stack,
+        band_sources=["hsi", "lidar"],
+        classes=classes,
+        crs=grid.get("crs", UTM),
+        transform=grid.get("transform", TRANSFORM),
+        labels=(train, test),
+    )
+    return write_test_scene(folder, scene)
