@@ -21,6 +21,8 @@ from typing import Any
 
 from cfipt_cli.errors import DataError
 from cfipt_cli.evaluate import reports
+from cfipt_cli.evaluate.area_evaluation import area_section, may_estimate_area
+from cfipt_cli.evaluate.area_reports import AREA_SUFFIXES
 from cfipt_cli.evaluate.matching import confusion_from_pairs, match_classes
 from cfipt_cli.evaluate.metrics import accuracy_metrics
 from cfipt_cli.evaluate.pixels import count_pairs
@@ -64,6 +66,7 @@ def evaluate_map(request: EvaluationRequest) -> EvaluationResult:
     map_values = {m for _, m in pairs}
     classes, mode = match_classes(reference.classes, map_table, ref_values, map_values, notes)
     metrics = accuracy_metrics(confusion_from_pairs(classes, pairs))
+    area = area_section(request, map_table, classes, notes)
     return EvaluationResult(
         request.map_path,
         request.reference,
@@ -75,6 +78,7 @@ def evaluate_map(request: EvaluationRequest) -> EvaluationResult:
         lost,
         notes,
         reference_mat_key=reference.mat_key,
+        area_estimates=area,
     )
 
 
@@ -102,10 +106,13 @@ def run_evaluation(request: EvaluationRequest, outputs: ReportOutputs) -> dict[s
     The output policy comes before any work (no output over an input, existing outputs replaceable);
     the work and the writing happen under the outputs' locks.
     """
-    items = outputs.planned(reports.REPORT_SUFFIXES, with_plot=True)
+    suffixes = reports.REPORT_SUFFIXES + (AREA_SUFFIXES if may_estimate_area(request) else ())
+    items = outputs.planned(suffixes, with_plot=True)
     inputs: list[tuple[str, str | Path]] = [("map", request.map_path), ("reference", request.reference)]
     if isinstance(request.map_classes, Path):
         inputs.append(("--classes", request.map_classes))
+    if request.strata is not None:
+        inputs.append(("--strata", request.strata))
     policy.check_outputs(items, inputs, outputs.overwrite)
     with policy.locked_outputs([i.path for i in items]):
         report = evaluate_map(request).to_json()

@@ -12,6 +12,8 @@ NaN). Every key `--summary` reads is checked with its type and range, plus the c
   and `predicted` booleans, `reference_pixels`, `predicted_pixels`, `correct` non-negative integers
   (these when present: reports of earlier versions may lack them);
 - `pixels.evaluated`, `pixels.reference_without_prediction`: non-negative integers (when present).
+- `area_estimates` (a sample with a design; optional, `--summary` does not average it): an object
+  with an `overall_accuracy` object and a `classes` list.
 
 A bad key is a DataError (exit 1) of one line naming the file and the key (`schema.Document`). The list
 of runs: the same file given twice (after resolving links, hard links included) is a usage error (exit
@@ -75,6 +77,17 @@ def _flag(doc: Document, key: str) -> None:
         raise doc.error(key, f"true or false, not {doc.data[key]!r}")
 
 
+def _check_area(doc: Document) -> None:
+    """The optional area section, lightly: its shape, not its figures (`--summary` does not read them)."""
+    area = doc.data["area_estimates"]
+    if not isinstance(area, dict):
+        raise doc.error("area_estimates", f"an object, not {area!r}")
+    if not isinstance(area.get("overall_accuracy"), dict):
+        raise doc.error("area_estimates.overall_accuracy", "an object with estimate, se and ci95")
+    if not isinstance(area.get("classes"), list):
+        raise doc.error("area_estimates.classes", "a list of class estimates")
+
+
 def check_report(report: dict[str, Any], path: Path) -> None:
     """Every key `--summary` reads, with its type and range (module docstring).
 
@@ -89,6 +102,8 @@ def check_report(report: dict[str, Any], path: Path) -> None:
         pixels = doc.sub("pixels")
         for key in PIXEL_COUNTS:
             _count(pixels, key)
+    if "area_estimates" in report:
+        _check_area(doc)
     for i, entry in enumerate(doc.class_table("classes")):
         item = Document(entry, path, FIX, f"classes[{i}].")
         for key in RATES:

@@ -8,6 +8,8 @@
 - Markdown: the paper's table (percentages with 2 decimals, one row per class, then OA, AA, kappa ×100),
   padded so that it also reads well in a terminal.
 - PNG: the row-normalised confusion matrix with class names (matplotlib, Agg backend).
+- A report with area estimates (a sample with a design) also gets the sections of `area_reports`:
+  appended to the Markdown, and in BASE.area.csv and BASE.area.png.
 
 Every file is written atomically and never replaces an existing file without `overwrite`.
 """
@@ -21,62 +23,24 @@ from typing import Any
 
 import numpy as np
 
+from cfipt_cli.evaluate.area_reports import AREA_SUFFIXES, area_csv, area_markdown, plot_area
+from cfipt_cli.evaluate.report_text import (
+    MISSING,
+    markdown_grid,
+    md_cell,
+    mean_std,
+    one_line,
+    percent,
+    quote_csv,
+)
 from cfipt_cli.io.atomic import atomic_file, check_output
 from cfipt_cli.io.mapio import png_metadata
 
 REPORT_SUFFIXES = (".json", ".csv", ".md", ".png")
 SUMMARY_SUFFIXES = (".json", ".csv", ".md")
 FORMATS = ("md", "json", "csv")
-MISSING = "-"
 
 Report = Mapping[str, Any]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Text helpers
-# ---------------------------------------------------------------------------------------------------
-
-
-def _percent(value: float | None) -> str:
-    return MISSING if value is None else f"{100.0 * value:.2f}"
-
-
-def _mean_std(stat: Mapping[str, Any]) -> str:
-    if stat.get("mean") is None:
-        return MISSING
-    std = MISSING if stat.get("std") is None else f"{100.0 * stat['std']:.2f}"
-    return f"{100.0 * stat['mean']:.2f} ± {std}"
-
-
-def markdown_grid(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    """A Markdown pipe table whose columns are padded to equal width (readable as plain text too).
-
-    Args:
-        headers: column titles.
-        rows: cell texts, one sequence per row.
-        right: per column, True to right-align (numbers).
-    """
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    widths = [max(w, 3) for w in widths]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(
-        ("-" * (w + 1) + ":") if r else (":" + "-" * (w + 1)) for w, r in zip(widths, right, strict=True)
-    )
-    return "\n".join([line(headers), rule + "|", *(line(r) for r in rows)])
-
-
-def one_line(text: Any) -> str:
-    """`text` on one line: line breaks and tabs (and runs of blanks) become one space."""
-    return " ".join(str(text).split())
-
-
-def md_cell(text: Any) -> str:
-    """Text for one Markdown table cell: on one line, `|` escaped, so a name never breaks the table."""
-    return one_line(text).replace("|", "\\|")
 
 
 def _class_note(entry: Mapping[str, Any]) -> str:
@@ -127,9 +91,9 @@ def markdown_report(report: Report) -> str:
         [
             str(c["id"]),
             md_cell(c["name"]),
-            _percent(c["producer_accuracy"]),
-            _percent(c["user_accuracy"]),
-            _percent(c["f1"]),
+            percent(c["producer_accuracy"]),
+            percent(c["user_accuracy"]),
+            percent(c["f1"]),
             str(c["reference_pixels"]),
             str(c["predicted_pixels"]),
             _class_note(c),
@@ -139,9 +103,9 @@ def markdown_report(report: Report) -> str:
     n = str(report["pixels"]["evaluated"])
     blank = [""] * 3
     rows += [
-        ["", "OA", _percent(report["overall_accuracy"]), "", "", n, n, ""],
-        ["", "AA", _percent(report["average_accuracy"]), *blank, "", ""],
-        ["", "Kappa ×100", _percent(report["kappa"]), *blank, "", ""],
+        ["", "OA", percent(report["overall_accuracy"]), "", "", n, n, ""],
+        ["", "AA", percent(report["average_accuracy"]), *blank, "", ""],
+        ["", "Kappa ×100", percent(report["kappa"]), *blank, "", ""],
     ]
     if not any(r[-1] for r in rows):
         headers, rows = headers[:-1], [r[:-1] for r in rows]
@@ -156,7 +120,8 @@ def markdown_report(report: Report) -> str:
         "PA: producer's accuracy (recall), UA: user's accuracy (precision), F1: their harmonic mean;\n"
         "AA: mean PA over the classes present in the reference."
     )
-    return f"{title}\n\n{table}\n\n{legend}\n"
+    area = report.get("area_estimates")
+    return f"{title}\n\n{table}\n\n{legend}\n" + ("" if area is None else "\n" + area_markdown(area))
 
 
 def render(report: Report, fmt: str) -> str:
@@ -207,7 +172,7 @@ def plot_confusion(report: Report, path: str | Path, overwrite: bool = False, dp
         )
     kappa = report["kappa"]
     ax.set_title(
-        f"{Path(str(report['map'])).name}:   OA {_percent(report['overall_accuracy'])} %   AA {_percent(report['average_accuracy'])} %   "
+        f"{Path(str(report['map'])).name}:   OA {percent(report['overall_accuracy'])} %   AA {percent(report['average_accuracy'])} %   "
         f"kappa {MISSING if kappa is None else f'{kappa:.4f}'}",
         fontsize=10,
     )
@@ -233,16 +198,23 @@ def output_paths(base: str | Path, suffixes: Sequence[str]) -> list[Path]:
 
 
 def write_report_files(report: Report, base: str | Path, overwrite: bool = False) -> list[Path]:
-    """Write report.json, report.csv, report.md and report.png; none is written if one exists already."""
+    """Write report.json, report.csv, report.md and report.png, and for a report with area estimates
+    report.area.csv and report.area.png; none is written if one exists already."""
     paths = output_paths(base, REPORT_SUFFIXES)
-    for p in paths:
+    area_paths = output_paths(base, AREA_SUFFIXES) if report.get("area_estimates") is not None else []
+    for p in [*paths, *area_paths]:
         check_output(p, overwrite)
     json_path, csv_path, md_path, png_path = paths
     _write_text(json_path, report_json(report), overwrite)
     _write_text(csv_path, confusion_csv(report), overwrite)
     _write_text(md_path, markdown_report(report), overwrite)
     plot_confusion(report, png_path, overwrite)
-    return paths
+    if report.get("area_estimates") is None:
+        return paths
+    area_csv_path, area_png_path = output_paths(base, AREA_SUFFIXES)
+    _write_text(area_csv_path, area_csv(report["area_estimates"]), overwrite)
+    plot_area(report, area_png_path, overwrite)
+    return [*paths, area_csv_path, area_png_path]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -254,7 +226,7 @@ def markdown_summary(summary: Report) -> str:
     """Mean ± standard deviation (percent) per class and of OA, AA and kappa (x 100)."""
 
     def cell(stat: Mapping[str, Any], runs: int) -> str:  # a figure defined in fewer runs says so
-        text = _mean_std(stat)
+        text = mean_std(stat)
         return text if stat["n"] == runs or text == MISSING else f"{text} (n={stat['n']})"
 
     rows = []
@@ -263,7 +235,7 @@ def markdown_summary(summary: Report) -> str:
         figures = [cell(c[k], runs) for k in ("producer_accuracy", "user_accuracy", "f1")]
         rows.append([str(c["id"]), md_cell(c["name"]), *figures, str(runs)])
     for key, label in (("overall_accuracy", "OA"), ("average_accuracy", "AA"), ("kappa", "Kappa ×100")):
-        rows.append(["", label, _mean_std(summary[key]), "", "", str(summary[key]["n"])])
+        rows.append(["", label, mean_std(summary[key]), "", "", str(summary[key]["n"])])
     table = markdown_grid(
         ["id", "class", "PA %", "UA %", "F1 %", "runs"], rows, [True, False, True, True, True, True]
     )
@@ -282,9 +254,6 @@ def summary_csv(summary: Report) -> str:
     def cell(value: Any) -> str:
         return "" if value is None else repr(value) if isinstance(value, float) else str(value)
 
-    def quote(text: str) -> str:
-        return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
-
     lines = ["metric,class_id,class,mean,std,n"]
     for key in ("overall_accuracy", "average_accuracy", "kappa"):
         s = summary[key]
@@ -292,7 +261,9 @@ def summary_csv(summary: Report) -> str:
     for c in summary["classes"]:
         for key in ("producer_accuracy", "user_accuracy", "f1"):
             s = c[key]
-            lines.append(f"{key},{c['id']},{quote(c['name'])},{cell(s['mean'])},{cell(s['std'])},{s['n']}")
+            lines.append(
+                f"{key},{c['id']},{quote_csv(c['name'])},{cell(s['mean'])},{cell(s['std'])},{s['n']}"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -44,6 +44,13 @@ def reference_kind(path: Path, field_name: str | None, mat_keys: Sequence[str] =
     return kind
 
 
+def _check_strata(strata: Path, kind: str) -> None:
+    if kind != "vector":
+        raise CfiptUsageError("--strata applies to a sample of points (a vector reference with --field) only")
+    if not strata.exists():
+        raise InputNotFoundError(f"strata raster {strata} does not exist")
+
+
 @dataclasses.dataclass(frozen=True)
 class EvaluationRequest:
     """A map to evaluate against a reference, and how to read both.
@@ -59,11 +66,14 @@ class EvaluationRequest:
             folder or JSON file that holds it (read by `load_class_table`).
         mat_keys: variables to read from a .mat reference (`--mat-key`); the first one it holds is used.
         block_size: window size of the block-wise read.
+        strata: a raster of strata for the area estimate of a sample (`--strata`), instead of the
+            strata of its design (vector references only).
         kind: what the reference is (`reference_kind`), found when the request is made.
 
     Raises:
-        InputNotFoundError: the reference or the map does not exist.
-        CfiptUsageError: options that do not fit the reference (`reference_kind`), a block size below 1.
+        InputNotFoundError: the reference, the map or the strata raster does not exist.
+        CfiptUsageError: options that do not fit the reference (`reference_kind`), a block size below 1,
+            --strata without a vector reference.
     """
 
     map_path: Path
@@ -74,6 +84,7 @@ class EvaluationRequest:
     map_classes: ClassTable | Path | None = None
     mat_keys: tuple[str, ...] = ()
     block_size: int = BLOCK_SIZE
+    strata: Path | None = None
     kind: str = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,5 +99,8 @@ class EvaluationRequest:
         set_field(self, "kind", reference_kind(self.reference, self.field, self.mat_keys))
         if not self.map_path.exists():
             raise InputNotFoundError(f"map {self.map_path} does not exist")
+        if self.strata is not None:
+            set_field(self, "strata", Path(self.strata))
+            _check_strata(self.strata, self.kind)
         if self.block_size < 1:
             raise CfiptUsageError(f"the block size must be at least 1, not {self.block_size}")

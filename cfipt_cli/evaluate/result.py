@@ -56,6 +56,7 @@ class EvaluationResult:
     reference_without_prediction: int
     warnings: list[str] = field(default_factory=list)
     reference_mat_key: str | None = None
+    area_estimates: dict[str, Any] | None = None  # `area_evaluation.area_section`, for a designed sample
 
     def class_entries(self) -> list[dict[str, Any]]:
         """Per class: its ids, pixel counts and figures, in report order."""
@@ -79,9 +80,12 @@ class EvaluationResult:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The report as plain JSON types (NaN becomes null); the schema every report format reads."""
+        """The report as plain JSON types (NaN becomes null); the schema every report format reads.
+
+        `area_estimates` is there only for a sample with a design (or --strata): other reports keep the
+        keys they always had."""
         m = self.metrics
-        return {
+        report = {
             "format": REPORT_FORMAT,
             "format_version": FORMAT_VERSION,
             "cfipt_version": __version__,
@@ -110,3 +114,6 @@ class EvaluationResult:
             },
             "warnings": list(self.warnings),
         }
+        if self.area_estimates is not None:
+            report["area_estimates"] = self.area_estimates
+        return report

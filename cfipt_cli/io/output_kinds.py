@@ -100,12 +100,14 @@ REPORT_JSON = OutputKind(
     False,
     lambda p: _json_format(p) in ("cfipt-evaluation", "cfipt-evaluation-summary"),
 )
+# The first line of the area-estimate CSV of cfipt evaluate (evaluate.area_reports writes it).
+AREA_CSV_HEADER = "table,class,reference_class,unit,estimate,se,ci95_low,ci95_high"
 REPORT_CSV = OutputKind(
     "CSV report of cfipt evaluate",
     False,
     lambda p: (
         _first_line(p).startswith("#Reference labels (rows):")
-        or _first_line(p) == "metric,class_id,class,mean,std,n"
+        or _first_line(p) in ("metric,class_id,class,mean,std,n", AREA_CSV_HEADER)
     ),
 )
 REPORT_MD = OutputKind(

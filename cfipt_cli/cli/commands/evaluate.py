@@ -59,13 +59,23 @@ MatKeys = Annotated[
 AllTouched = Annotated[
     bool, typer.Option("-a", "--all-touched", help="Rasterise a vector reference with every touched pixel.")
 ]
+Strata = Annotated[
+    Path | None,
+    typer.Option(
+        "--strata",
+        metavar="RASTER",
+        help="Strata of a sample of points for its area estimate, instead of its design's "
+        "(Stehman's estimators; stratum sizes counted over the map's valid pixels).",
+    ),
+]
 Out = Annotated[
     Path | None,
     typer.Option(
         "--out",
         "-o",
         metavar="BASE",
-        help="Write BASE.json, BASE.csv, BASE.md and BASE.png (or the summary).",
+        help="Write BASE.json, BASE.csv, BASE.md and BASE.png (or the summary); for a sample with a "
+        "design also BASE.area.csv and BASE.area.png.",
     ),
 ]
 Format = Annotated[
@@ -87,7 +97,16 @@ def _stdout_format(fmt: ReportFormat | None, json_out: bool) -> str:
     return fmt.value
 
 
-ONE_EVALUATION = ("--reference", "--field", "--nodata", "--classes", "--mat-key", "--all-touched", "--plot")
+ONE_EVALUATION = (
+    "--reference",
+    "--field",
+    "--nodata",
+    "--classes",
+    "--mat-key",
+    "--all-touched",
+    "--strata",
+    "--plot",
+)
 
 
 def _reports_only(*values: Any) -> None:
@@ -118,6 +137,7 @@ def command(
     classes: Classes = None,
     mat_key: MatKeys = None,
     all_touched: AllTouched = False,
+    strata: Strata = None,
     out: Out = None,
     fmt: Format = None,
     plot: Plot = None,
@@ -126,6 +146,9 @@ def command(
     overwrite: Overwrite = False,
 ) -> None:
     """Accuracy of a classification map against a reference: OA, AA, kappa, per-class figures.
+
+    On a validation sample of points with a design (cfipt sample), also the area-adjusted accuracy and
+    class areas with standard errors and 95 % confidence intervals (Olofsson et al. 2014).
 
     MAP is the classification map (GeoTIFF); with --summary, the MAPs are the JSON reports of several
     runs of one experiment (same class table).
@@ -138,6 +161,8 @@ def command(
 
       cfipt evaluate map.tif --reference Trento_gt.mat
 
+      cfipt evaluate map.tif --reference samples.gpkg --field reference --out report
+
       cfipt evaluate --summary runs/*/report.json --out summary
     """
     from cfipt_cli.evaluate import pipeline, reports
@@ -146,7 +171,7 @@ def command(
     stdout_format = _stdout_format(fmt, json_out)
     outputs = pipeline.ReportOutputs(out, plot, overwrite)
     if summary:
-        _reports_only(reference, field, nodata, classes, mat_key or None, all_touched or None, plot)
+        _reports_only(reference, field, nodata, classes, mat_key or None, all_touched or None, strata, plot)
         text = reports.render_summary(pipeline.run_summary(inputs or [], outputs), stdout_format)
     else:
         request = EvaluationRequest(
@@ -157,6 +182,7 @@ def command(
             all_touched=all_touched,
             map_classes=classes,
             mat_keys=tuple(mat_key or ()),
+            strata=strata,
         )
         text = reports.render(pipeline.run_evaluation(request, outputs), stdout_format)
     sys.stdout.write(text)
