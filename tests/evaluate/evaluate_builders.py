@@ -10,7 +10,6 @@ can import it whatever else pytest collects.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,13 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.evaluate.pipeline import evaluate_map
 from cfipt_cli.evaluate.request import EvaluationRequest
 from cfipt_cli.evaluate.result import EvaluationResult
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.testing.class_raster import write_class_raster
 from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 
 UTM = "EPSG:32618"
@@ -41,14 +39,6 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data file {path} is not available")
     return path
-
-
-def _georeference(profile: dict[str, Any], crs: str | None, transform: Affine | None) -> dict[str, Any]:
-    if crs is not None:
-        profile["crs"] = crs
-    if transform is not None:
-        profile["transform"] = transform
-    return profile
 
 
 def write_v73(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
@@ -70,22 +60,8 @@ def write_raster(
     nodata: float | None = 0,
     classes: ClassTable | None = None,
 ) -> Path:
-    """A one-band GeoTIFF; `classes` adds the GDAL `.aux.xml` CategoryNames sidecar, as predict does."""
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": array.shape[1],
-        "height": array.shape[0],
-        "count": 1,
-        "dtype": array.dtype.name,
-        "nodata": nodata,
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a pixel grid on purpose
-        with rasterio.open(path, "w", **_georeference(profile, crs, transform)) as dst:
-            dst.write(array, 1)
-    if classes is not None:
-        classes.write_aux_xml(path)
-    return path
+    """A one-band GeoTIFF on this folder's default grid (`write_class_raster`)."""
+    return write_class_raster(path, array, crs=crs, transform=transform, nodata=nodata, classes=classes)
 
 
 def write_scene(

@@ -3,16 +3,14 @@ command). A module with a unique name (not conftest) so that test modules can im
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.testing.class_raster import write_class_raster
 from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 
 UTM = "EPSG:32618"
@@ -30,28 +28,10 @@ def write_raster(
     classes: ClassTable | None = None,
     colormap: bool = False,
 ) -> Path:
-    """A one-band GeoTIFF; `classes` adds the `.aux.xml` CategoryNames (and a colour table if `colormap`)."""
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": array.shape[1],
-        "height": array.shape[0],
-        "count": 1,
-        "dtype": array.dtype.name,
-        "nodata": nodata,
-        "transform": transform,
-    }
-    if crs is not None:
-        profile["crs"] = crs
-    with warnings.catch_warnings():  # an identity transform: a plain pixel grid on purpose
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        dst = rasterio.open(path, "w", **profile)
-    with dst:
-        dst.write(array, 1)
-        if classes is not None and colormap:
-            dst.write_colormap(1, classes.colormap())
-    if classes is not None:
-        classes.write_aux_xml(path)
-    return path
+    """A one-band GeoTIFF on this folder's default grid (`write_class_raster`)."""
+    return write_class_raster(
+        path, array, crs=crs, transform=transform, nodata=nodata, classes=classes, colormap=colormap
+    )
 
 
 def class_map(seed: int = 0, shape: tuple[int, int] = (60, 70)) -> np.ndarray:
