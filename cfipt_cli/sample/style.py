@@ -17,29 +17,31 @@ import xml.etree.ElementTree as ET
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.output_kinds import SAMPLE_STYLE_MARK
 
-OUTLINE = "35,35,35,255"
+# Each point is drawn in the class colour of its pixel, so the fill alone would vanish into the map
+# beneath it: a white ring inside a dark one sets it off over any class colour (checked in QGIS 3.22).
+RING = {"color": "255,255,255,255", "outline_color": "20,20,20,255", "outline_width": "0.3", "size": "4.4"}
+FILL_SIZE = "2.8"
 
 
 def _option(parent: ET.Element, name: str, value: str) -> None:
     ET.SubElement(parent, "Option", name=name, type="QString", value=value)
 
 
+def _simple_marker(symbol: ET.Element, props: dict[str, str]) -> None:
+    layer = ET.SubElement(symbol, "layer", {"class": "SimpleMarker", "enabled": "1", "locked": "0"})
+    options = ET.SubElement(layer, "Option", type="Map")
+    for name, value in {"name": "circle", **props}.items():
+        _option(options, name, value)
+        ET.SubElement(layer, "prop", k=name, v=value)  # what QGIS before 3.26 reads
+
+
 def _marker(symbols: ET.Element, key: str, rgb: tuple[int, int, int]) -> None:
     symbol = ET.SubElement(
         symbols, "symbol", type="marker", name=key, alpha="1", clip_to_extent="1", force_rhr="0"
     )
-    layer = ET.SubElement(symbol, "layer", {"class": "SimpleMarker", "enabled": "1", "locked": "0"})
-    props = {
-        "color": f"{rgb[0]},{rgb[1]},{rgb[2]},255",
-        "name": "circle",
-        "outline_color": OUTLINE,
-        "outline_width": "0.4",
-        "size": "3",
-    }
-    options = ET.SubElement(layer, "Option", type="Map")
-    for name, value in props.items():
-        _option(options, name, value)
-        ET.SubElement(layer, "prop", k=name, v=value)  # what QGIS before 3.26 reads
+    _simple_marker(symbol, RING)  # the first layer is drawn first: the ring lies under the fill
+    fill = f"{rgb[0]},{rgb[1]},{rgb[2]},255"
+    _simple_marker(symbol, {"color": fill, "outline_style": "no", "outline_color": fill, "size": FILL_SIZE})
 
 
 def _reference_editor(root: ET.Element, classes: ClassTable) -> None:

@@ -158,6 +158,11 @@ def test_points_open_styled_in_qgis(map_path: Path, tmp_path: Path, table: Class
         rgb = ",".join(map(str, info.colour))
         assert f'value="{info.name}"' in qml and f'"{rgb},255"' in qml  # the map's colours
     assert '<editWidget type="ValueMap">' in qml
+    # Over the map a fill of the pixel's own colour vanishes: each symbol is a ring under the fill.
+    for symbol in ET.fromstring(qml.split("\n", 2)[2]).iter("symbol"):
+        ring, fill = (layer.find("Option") for layer in symbol.iter("layer"))
+        colours = [{o.get("name"): o.get("value") for o in opt}.get("color") for opt in (ring, fill)]
+        assert colours[0] == "255,255,255,255" and colours[1] != colours[0]
 
 
 def test_a_geojson_sample_has_its_qml_beside_it(map_path: Path, tmp_path: Path) -> None:
