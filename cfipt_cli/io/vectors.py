@@ -169,6 +169,11 @@ def write_driver(path: str | Path) -> str | None:
     return WRITE_DRIVERS.get(Path(path).suffix.lower())
 
 
+# GeoPackage 1.3, not the 1.4 of recent GDALs: QGIS 3.22 (GDAL 3.6) warns on every load of a 1.4 file
+# that it "may only be partially supported".
+GPKG_OPTIONS = {"VERSION": "1.3"}
+
+
 def write_layer(frame: Any, path: Path, layer: str, driver: str | None = None) -> None:
     """Write a GeoDataFrame as the layer `layer` of a new file `path` (replaced if it exists), in the
     format of `driver`, by default the one `write_driver` names for its suffix (e.g. a temporary name)."""
@@ -179,4 +184,5 @@ def write_layer(frame: Any, path: Path, layer: str, driver: str | None = None) -
 
     with warnings.catch_warnings():  # no CRS: a plain pixel grid, as cfipt's rasters of .mat inputs
         warnings.filterwarnings("ignore", "'crs' was not provided")
-        frame.to_file(path, layer=layer, driver=driver, engine="pyogrio")
+        options = GPKG_OPTIONS if driver == "GPKG" else {}
+        frame.to_file(path, layer=layer, driver=driver, engine="pyogrio", dataset_options=options)

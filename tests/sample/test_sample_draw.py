@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -152,6 +153,8 @@ def test_points_open_styled_in_qgis(map_path: Path, tmp_path: Path, table: Class
     _sample(map_path, out, SampleSize(n=20))
     qml = (tmp_path / "samples.qml").read_text()  # QGIS's default style of samples.gpkg
     assert pyogrio.list_layers(out).tolist() == [["samples", "Point"]]  # one layer: the points
+    with sqlite3.connect(out) as db:  # GeoPackage 1.3: QGIS 3.22 (GDAL 3.6) warns on 1.4 files
+        assert db.execute("pragma user_version").fetchone()[0] == 10300
     ET.fromstring(qml.split("\n", 2)[2])  # well-formed XML
     assert 'attr="map_class"' in qml and 'type="categorizedSymbol"' in qml
     for info in table:
