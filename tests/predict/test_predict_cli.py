@@ -145,6 +145,19 @@ def _single_process_map(scene: Path, out: Path, args: list) -> None:
 
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+_RANK_FAILURE = ("Error", "error:", "terminate called", "what():", "Abort", "Traceback")
+
+
+def _torchrun(cmd: list, env: dict) -> subprocess.CompletedProcess:
+    """Run `cmd` under torchrun; on failure the message holds the ranks' own error lines (torchrun's
+    summary at the end of stderr names only the signal, e.g. a rank's SIGABRT)."""
+    done = subprocess.run(
+        [str(c) for c in [*TORCHRUN, *cmd]], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if any(word in line for word in _RANK_FAILURE)]
+        raise AssertionError("\n".join([*lines[:40], "--- end of stderr:", done.stderr[-1500:]]))
+    return done
 
 
 def test_two_torchrun_ranks_write_the_single_process_map(folders, tmp_path):
@@ -152,23 +165,8 @@ def test_two_torchrun_ranks_write_the_single_process_map(folders, tmp_path):
     common = ["--model", model, "--block-size", "4", "--batch-size", "8", "--proba"]
     _single_process_map(scene, tmp_path / "one.tif", [*common, tmp_path / "one_p.tif"])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [*TORCHRUN]
-    cmd += [
-        "-m",
-        "cfipt_cli",
-        "-q",
-        "predict",
-        scene,
-        "--out",
-        tmp_path / "two.tif",
-        *common,
-        tmp_path / "two_p.tif",
-        "--json",
-    ]
-    done = subprocess.run(
-        [str(c) for c in cmd], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    cmd = ["-m", "cfipt_cli", "-q", "predict", scene, "--out", tmp_path / "two.tif"]
+    done = _torchrun([*cmd, *common, tmp_path / "two_p.tif", "--json"], env)
     summary = json.loads(done.stdout)  # only rank 0 prints
     assert summary["world_size"] == 2 and summary["blocks_computed"] == 12
     with rasterio.open(tmp_path / "one.tif") as a, rasterio.open(tmp_path / "two.tif") as b:
@@ -192,11 +190,7 @@ def test_torchrun_ranks_claim_blocks_so_a_slow_rank_takes_fewer(folders, tmp_pat
     env["CFIPT_TEST_BLOCKS_DIR"] = str(tmp_path)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     script = Path(__file__).with_name("slow_rank_predict.py")
-    cmd = [*TORCHRUN, script, "-q", "predict", scene, "--out", tmp_path / "two.tif", *common, "--json"]
-    done = subprocess.run(
-        [str(c) for c in cmd], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _torchrun([script, "-q", "predict", scene, "--out", tmp_path / "two.tif", *common, "--json"], env)
     assert json.loads(done.stdout)["blocks_computed"] == 12
     per_rank = [[int(v) for v in (tmp_path / f"rank-{r}.txt").read_text().split()] for r in (0, 1)]
     assert sorted(per_rank[0] + per_rank[1]) == list(range(12))  # every block, once
