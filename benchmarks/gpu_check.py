@@ -556,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(args.out)
     import torch
 
-    import models  # noqa: F401  (registers cfipt-tiny)
+    import models.backbone  # noqa: F401  (registers cfipt-tiny with open_clip)
     from cfipt_cli.compute.devices import enable_tf32, resolve_device
 
     sizes = SMOKE if args.smoke else FULL
