@@ -154,30 +154,36 @@ def _from_json(doc: Document) -> SampleDesign:
     if allocation not in ALLOCATIONS:
         raise doc.error("allocation", f"one of {', '.join(ALLOCATIONS)}")
     excluded = doc.sub("excluded")
-    crs = grid.data.get("crs")
-    area = grid.data.get("pixel_area_m2")
+    area = _optional_number(grid, "pixel_area_m2")
+    if area is not None and not area > 0:
+        raise grid.error("pixel_area_m2", "a positive number or null")
     return SampleDesign(
         map_path=grid.string("path"),
         map_sha256=grid.string("sha256"),
         width=grid.integer("width", low=1),
         height=grid.integer("height", low=1),
-        crs=crs if isinstance(crs, str) else None,
+        crs=_optional_string(grid, "crs"),
         transform=tuple(grid.numbers("transform", length=6)),
-        pixel_area_m2=float(area) if isinstance(area, (int, float)) and area > 0 else None,
+        pixel_area_m2=area,
         strata=tuple(strata),
         strata_source=doc.string("strata_source"),
         mapped_pixels=_counts(grid, "mapped_pixels"),
         allocation=allocation,
         seed=doc.integer("seed", low=0),
         excluded_pixels=excluded.integer("pixels", low=0),
-        excluded_scene=excluded.data.get("scene") if isinstance(excluded.data.get("scene"), str) else None,
+        excluded_scene=_optional_string(excluded, "scene"),
         expected_ua=_expected_ua(doc),
         target_se=_optional_number(doc, "target_se"),
-        min_per_class=int(doc.data["min_per_class"])
-        if isinstance(doc.data.get("min_per_class"), int)
-        else None,
+        min_per_class=None if doc.data.get("min_per_class") is None else doc.integer("min_per_class", low=1),
         created=doc.string("created"),
     )
+
+
+def _optional_string(doc: Document, key: str) -> str | None:
+    value = doc.data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise doc.error(key, "a string or null")
+    return value
 
 
 def _optional_number(doc: Document, key: str) -> float | None:

@@ -57,6 +57,7 @@ def test_a_sample_without_design_has_none(tmp_path):
         ("allocation", "random", "'allocation' is wrong"),
         ("seed", -1, "'seed' is wrong"),
         ("format_version", 9, "'format_version' is wrong"),
+        ("min_per_class", 0, "'min_per_class' is wrong"),
     ],
 )
 def test_a_damaged_design_is_one_line_naming_the_key(tmp_path, key, value, phrase):
@@ -74,4 +75,18 @@ def test_a_stratum_with_more_points_than_pixels_is_refused(tmp_path):
     samples = tmp_path / "s.gpkg"
     write_design(samples, _design(strata=(Stratum(1, "water", 3, 5),)))
     with pytest.raises(DataError, match=r"strata\[0\].sample_size"):
+        read_design(samples)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("pixel_area_m2", -900.0), ("pixel_area_m2", "900"), ("crs", 32632)]
+)
+def test_a_damaged_map_entry_is_refused_not_dropped(tmp_path, key, value):
+    """A bad pixel area or CRS must not silently become "unknown" (which would drop the areas)."""
+    samples = tmp_path / "s.gpkg"
+    write_design(samples, _design())
+    doc = json.loads(design_path(samples).read_text())
+    doc["map"][key] = value
+    design_path(samples).write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=f"'map.{key}' is wrong"):
         read_design(samples)
