@@ -60,25 +60,29 @@ def _modules() -> dict[str, Module]:
 MODULES = _modules()
 
 
+def _resolve(name: str) -> str | None:
+    """The module of ours that the dotted `name` is, or lies in (a name imported from a module)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
 def _imports(module: Module) -> Iterator[tuple[str, int]]:
-    """Every module of ours that `module` imports (at any depth of its code), with the line."""
+    """Every module of ours that `module` imports (at any depth of its code), with the line: each
+    name of `import a, b` and of `from package import x, y` counts."""
     for node in ast.walk(module.tree):
         if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = module.package.split(".")[: len(module.package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
-            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            names = [f"{base}.{alias.name}" for alias in node.names]
         else:
             continue
-        for target in targets:
-            while target and target not in MODULES:
-                target = target.rpartition(".")[0]
-            if target:
-                yield target, node.lineno
-                break
+        for target in sorted({resolved for name in names if (resolved := _resolve(name))}):
+            yield target, node.lineno
 
 
 def _group(name: str) -> str | None:
@@ -89,6 +93,19 @@ def _group(name: str) -> str | None:
     if name == "cfipt_cli.__main__":
         return "cli"  # `python -m cfipt_cli`, the entry point torchrun starts
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in FLOORS) else "base"
+
+
+def test_every_imported_name_counts() -> None:
+    """`from package import a, b` imports both modules (a checker that saw only `a` would miss a
+    crossing hidden behind the first name)."""
+    code = "from cfipt_cli.io import atomic, rasters\nimport cfipt_cli.errors, cfipt_cli.log\n"
+    probe = Module("cfipt_cli.cli.probe", REPO / "cfipt_cli/cli/probe.py", ast.parse(code))
+    assert sorted(target for target, _ in _imports(probe)) == [
+        "cfipt_cli.errors",
+        "cfipt_cli.io.atomic",
+        "cfipt_cli.io.rasters",
+        "cfipt_cli.log",
+    ]
 
 
 def test_every_subpackage_has_a_floor() -> None:
