@@ -43,6 +43,10 @@ class PartStore:
     def part(self, index: int) -> Path:
         return self.root / f"block-{index:06d}.npz"
 
+    def count_parts(self) -> int:
+        """How many finished blocks the work folder holds (0 when there is none)."""
+        return len(list(self.root.glob("block-*.npz"))) if self.root.exists() else 0
+
     def prepare(self, job: dict[str, Any]) -> int:
         """Keep the parts of the same job (returns how many), discard those of any other."""
         job_path = self.root / JOB_NAME
@@ -52,7 +56,7 @@ class PartStore:
                     self.drop_claims()
                     for leftover in self.root.glob(".block-*.tmp-*"):  # half parts of a killed run
                         leftover.unlink()
-                    return len(list(self.root.glob("block-*.npz")))
+                    return self.count_parts()
         if self.root.exists():
             log.warning("discarding the unfinished parts of a different earlier run in %s", self.root)
             shutil.rmtree(self.root)
@@ -125,7 +129,7 @@ def keeping_parts(store: PartStore, total: int, owner: bool) -> Generator[None, 
     try:
         yield
     except BaseException as exc:
-        saved = len(list(store.root.glob("block-*.npz"))) if store.root.exists() else 0
+        saved = store.count_parts()
         if owner and saved == 0:
             store.remove()
         if not isinstance(exc, KeyboardInterrupt):

@@ -76,6 +76,8 @@ class PredictSettings:
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
             raise CfiptUsageError(f"--batch-size must be at least 1, not {self.batch_size}")
+        if self.prefetch < 0:  # with none, no block would be computed (and the map would be empty)
+            raise CfiptUsageError(f"the prefetch depth must be at least 0, not {self.prefetch}")
 
     def resolved(self, device: torch.device) -> PredictSettings:
         """These settings with batch size and precision decided for `device`."""

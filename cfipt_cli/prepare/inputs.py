@@ -92,7 +92,7 @@ def _open_label_source(
     is_test = train is not None
     if not is_vector(path) and options.label_field and not is_test:
         log.info("--label-field is ignored for the label raster %s", path)
-    name_map = _name_map(user_table, train) if is_test else _name_map(user_table, None)
+    name_map = _name_map(user_table, train)  # train is None for the training labels themselves
     source = open_labels(
         path, grid, options.label_field, options.all_touched, name_map, strict=not is_test, mat_keys=mat_keys
     )

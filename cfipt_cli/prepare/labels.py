@@ -41,8 +41,6 @@ from cfipt_cli.log import get_logger
 
 log = get_logger(__name__)
 
-MAX_ID = MAX_CLASS_ID
-
 
 class LabelSource(Protocol):
     """What the preparation needs from any label input."""
@@ -235,9 +233,9 @@ class RasterLabels:
         """Class ids (uint16, 0 = unlabelled) of the window."""
         values = self.aligned.read(window)[0]
         values = np.nan_to_num(values, nan=0.0)
-        if np.any(values < 0) or np.any(values > MAX_ID) or np.any(np.mod(values, 1.0) != 0):
+        if np.any(values < 0) or np.any(values > MAX_CLASS_ID) or np.any(np.mod(values, 1.0) != 0):
             raise DataError(
-                f"label raster {self.path.name} holds values that are not class ids in 0..{MAX_ID}"
+                f"label raster {self.path.name} holds values that are not class ids in 0..{MAX_CLASS_ID}"
             )
         return values.astype(np.uint16)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -70,10 +71,16 @@ class PassResult:
     test: LabelPixels
 
 
+def stack_profile(grid: Grid, n_bands: int, creation: dict[str, str]) -> dict[str, Any]:
+    """The GTiff profile of stack.tif: float32, NaN nodata, STACK_OPTIONS under the user's `--co`."""
+    return geotiff_profile(grid, n_bands, "float32", float("nan"), {**STACK_OPTIONS, **creation})
+
+
 def probe_stack_options(grid: Grid, n_bands: int, creation: dict[str, str]) -> None:
     """GDAL creates stack.tif with the `--co` options (over STACK_OPTIONS) without complaint, or exit 2."""
-    profile = geotiff_profile(grid, n_bands, "float32", float("nan"), {**STACK_OPTIONS, **creation})
-    probe_creation_options(profile, creation, f"{STACK_NAME} (float32, {n_bands} bands)")
+    probe_creation_options(
+        stack_profile(grid, n_bands, creation), creation, f"{STACK_NAME} (float32, {n_bands} bands)"
+    )
 
 
 def _progress(windows: list[Window], enabled: bool) -> Iterable[Window]:
@@ -94,10 +101,10 @@ def windowed_pass(
     band_valid = np.zeros(len(bands), dtype=np.int64)
     train, test = LabelPixels(), LabelPixels()
     windows = list(iter_windows(grid.height, grid.width, window_size))
-    stack_profile = geotiff_profile(grid, len(bands), "float32", float("nan"), {**STACK_OPTIONS, **creation})
+    stack_options = stack_profile(grid, len(bands), creation)
     mask_profile = geotiff_profile(grid, 1, "uint8", None, SMALL_OPTIONS)
     with (
-        rasterio.open(folder / STACK_NAME, "w", **stack_profile) as stack_ds,
+        rasterio.open(folder / STACK_NAME, "w", **stack_options) as stack_ds,
         rasterio.open(folder / MASK_NAME, "w", **mask_profile) as mask_ds,
     ):
         for i, (role, number, _) in enumerate(bands, start=1):

@@ -282,3 +282,13 @@ def test_patches_reach_the_models_device_whichever_way_they_are_cut(device_cut):
     cut = classifier._patch_cutter(BlockInput(Block(0, 0, 0, 4, 4), padded, rows, cols))
     patches = cut(0, 3)
     assert patches.device.type == "meta" and tuple(patches.shape) == (3, 3, 3, 3)
+
+
+def test_a_negative_prefetch_depth_is_refused_when_the_settings_are_made():
+    """With a depth below 0 no block was ever computed and the run failed later on a 'corrupt' part."""
+    from cfipt_cli.errors import CfiptUsageError
+    from cfipt_cli.predict.settings import PredictSettings
+
+    assert PredictSettings(prefetch=0).prefetch == 0
+    with pytest.raises(CfiptUsageError, match="prefetch depth must be at least 0"):
+        PredictSettings(prefetch=-1)
