@@ -39,7 +39,7 @@ from cfipt_cli.evaluate.sample_points import (
 )
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.files import sha256_file
-from cfipt_cli.io.rasters import Grid, RasterSource, iter_windows, open_raster
+from cfipt_cli.io.rasters import RasterSource, iter_windows, open_raster
 from cfipt_cli.io.vectors import name_of
 
 
@@ -103,16 +103,13 @@ def _design_strata(design: SampleDesign, points: SamplePoints, space: _ClassSpac
     )
 
 
-def _metre_pixel_area(grid: Grid) -> float | None:
-    crs = grid.crs
-    if crs is None or not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter"):
-        return None
-    t = grid.transform
-    return abs(t.a * t.e - t.b * t.d)
-
-
 def _raster_strata(
-    path: Path, map_source: RasterSource, nodata: list[float | None], points: SamplePoints, space: _ClassSpace
+    path: Path,
+    map_source: RasterSource,
+    nodata: list[float | None],
+    points: SamplePoints,
+    space: _ClassSpace,
+    block_size: int,
 ) -> _Strata:
     """Strata from a raster: each point's from its value, N_h and mapped pixels counted over the map's
     valid pixels window by window."""
@@ -126,7 +123,7 @@ def _raster_strata(
         sizes: Counter[int] = Counter()
         mapped: Counter[int] = Counter()
         outside = 0
-        for window in iter_windows(map_source.grid.height, map_source.grid.width):
+        for window in iter_windows(map_source.grid.height, map_source.grid.width, block_size):
             classes = class_ids(map_source.read(window)[0], nodata, "the map")
             strata = class_ids(aligned.read(window)[0], [], f"strata raster {path}")
             mapped.update(dict(zip(*np.unique(classes[classes > 0], return_counts=True), strict=True)))
@@ -140,7 +137,7 @@ def _raster_strata(
         pixels={f"stratum {int(v)}": int(n) for v, n in sorted(sizes.items())},
         of_point=[f"stratum {int(v)}" if v > 0 else None for v in stratum_values],
         mapped={space.of_map(int(v)): int(n) for v, n in sorted(mapped.items())},
-        pixel_area_m2=_metre_pixel_area(map_source.grid),
+        pixel_area_m2=map_source.grid.pixel_area_m2,
         source=str(path),
         notes=notes,
     )
@@ -265,7 +262,7 @@ def area_section(
         points = read_sample_points(request.reference, request.field, map_source.grid, map_table)
         map_values = map_values_at(points, map_source, nodata)
         if request.strata is not None:
-            strata = _raster_strata(request.strata, map_source, nodata, points, space)
+            strata = _raster_strata(request.strata, map_source, nodata, points, space, request.block_size)
         else:
             assert design is not None  # for mypy: checked above
             strata = _design_strata(design, points, space)

@@ -209,12 +209,11 @@ def write_report_files(report: Report, base: str | Path, overwrite: bool = False
     _write_text(csv_path, confusion_csv(report), overwrite)
     _write_text(md_path, markdown_report(report), overwrite)
     plot_confusion(report, png_path, overwrite)
-    if report.get("area_estimates") is None:
-        return paths
-    area_csv_path, area_png_path = output_paths(base, AREA_SUFFIXES)
-    _write_text(area_csv_path, area_csv(report["area_estimates"]), overwrite)
-    plot_area(report, area_png_path, overwrite)
-    return [*paths, area_csv_path, area_png_path]
+    if area_paths:
+        area_csv_path, area_png_path = area_paths
+        _write_text(area_csv_path, area_csv(report["area_estimates"]), overwrite)
+        plot_area(report, area_png_path, overwrite)
+    return [*paths, *area_paths]
 
 
 # ---------------------------------------------------------------------------------------------------

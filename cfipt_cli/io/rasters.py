@@ -23,6 +23,7 @@ from rasterio.windows import Window
 from cfipt_cli.errors import DataError, InputNotFoundError
 from cfipt_cli.io.matfiles import MatArray, is_mat, open_mat
 
+METRE_UNITS = ("metre", "meter", "metres", "meters", "m")  # how GDAL / PROJ spell a CRS in metres
 DEFAULT_WINDOW = 512  # a multiple of the 256-pixel output tiles, so windows never split a tile
 
 
@@ -59,6 +60,16 @@ class Grid:
     def resolution(self) -> tuple[float, float]:
         """Pixel size (x, y), positive."""
         return (abs(self.transform.a), abs(self.transform.e))
+
+    @property
+    def pixel_area_m2(self) -> float | None:
+        """The area of one pixel in m^2 (|a e - b d|) when the CRS is projected in metres, else None
+        (degrees, feet or a plain pixel grid: no area in m^2 without reprojection)."""
+        crs = self.crs
+        if crs is None or not crs.is_projected or (crs.linear_units or "").lower() not in METRE_UNITS:
+            return None
+        t = self.transform
+        return abs(t.a * t.e - t.b * t.d)
 
 
 def iter_windows(height: int, width: int, size: int = DEFAULT_WINDOW) -> Iterator[Window]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
+from cfipt_cli.io.coreg import same_grid
 from cfipt_cli.io.rasters import Grid, RasterSource, iter_windows, open_raster
 
 
@@ -43,10 +44,7 @@ class SceneExclusion:
             source = open_raster(label_path, "scene labels")
             stack.callback(source.close)
             theirs = source.grid
-            same = (theirs.width, theirs.height) == (grid.width, grid.height) and (
-                theirs.transform.almost_equals(grid.transform) and theirs.crs == grid.crs
-            )
-            if not same:
+            if not same_grid(theirs, grid):
                 raise DataError(
                     f"--exclude {path}: its labels ({theirs.width} x {theirs.height} px) are not on the "
                     f"map's grid ({grid.width} x {grid.height} px, same transform and CRS); give the "

@@ -18,23 +18,13 @@ from cfipt_cli.contracts.sample_design import POINT_FIELDS, SampleDesign, Stratu
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.atomic import atomic_file
 from cfipt_cli.io.files import sha256_file
-from cfipt_cli.io.rasters import Grid, crs_label
+from cfipt_cli.io.rasters import crs_label
 from cfipt_cli.io.vectors import write_driver, write_layer
 from cfipt_cli.sample.plan import DrawnSample, draw_sample
 from cfipt_cli.sample.request import SampleRequest
 from cfipt_cli.sample.style import qml_style
 
 LAYER = "samples"
-METRES = ("metre", "meter", "metres", "meters", "m")
-
-
-def pixel_area_m2(grid: Grid) -> float | None:
-    """|a e - b d| of the transform when the CRS is projected in metres, else None."""
-    crs = grid.crs
-    if crs is None or not crs.is_projected or (crs.linear_units or "").lower() not in METRES:
-        return None
-    t = grid.transform
-    return abs(t.a * t.e - t.b * t.d)
 
 
 def _points(drawn: DrawnSample) -> Any:
@@ -68,7 +58,7 @@ def _design(request: SampleRequest, drawn: DrawnSample) -> SampleDesign:
         height=grid.height,
         crs=grid.crs.to_wkt() if grid.crs is not None else None,
         transform=tuple(grid.transform)[:6],
-        pixel_area_m2=pixel_area_m2(grid),
+        pixel_area_m2=grid.pixel_area_m2,
         strata=strata,
         strata_source="map",
         mapped_pixels=dict(drawn.counts.mapped),

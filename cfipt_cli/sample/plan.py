@@ -30,7 +30,6 @@ class DrawnSample:
 
     classes: ClassTable
     grid: Grid
-    nodata: float | None
     counts: FrameCounts
     sizes: dict[int, int]  # n_h per stratum (class id)
     expected_ua: dict[int, float] | None  # the formula's inputs, when the size came from it
@@ -125,4 +124,4 @@ def draw_sample(request: SampleRequest) -> DrawnSample:
         sizes, accuracies = _sizes(request.size, table, counts.pixels)
         ranks = draw(counts.pixels, sizes, request.seed)
         rows, cols, strata = locate(source, table.ids, exclusion, request.block_size, ranks)
-    return DrawnSample(table, source.grid, source.nodata, counts, sizes, accuracies, rows, cols, strata)
+    return DrawnSample(table, source.grid, counts, sizes, accuracies, rows, cols, strata)
