@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
     except KeyboardInterrupt:
         _error_line("interrupted; no output was written")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except _runtime_failures() as exc:  # a disk, permission or GDAL failure the command did not word
         if _state["verbosity"] >= 2:
             logging.getLogger("cfipt").exception("traceback")

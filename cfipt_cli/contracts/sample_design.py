@@ -13,6 +13,7 @@ evaluated is not the one the sample was drawn from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ def _from_json(doc: Document) -> SampleDesign:
         excluded_pixels=excluded.integer("pixels", low=0),
         excluded_scene=_optional_string(excluded, "scene"),
         expected_ua=_expected_ua(doc),
-        target_se=_optional_number(doc, "target_se"),
+        target_se=_target_se(doc),
         min_per_class=None if doc.data.get("min_per_class") is None else doc.integer("min_per_class", low=1),
         created=doc.string("created"),
     )
@@ -190,16 +191,28 @@ def _optional_number(doc: Document, key: str) -> float | None:
     value = doc.data.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise doc.error(key, "a number or null")
+    if not _is_number(value):
+        raise doc.error(key, "a finite number or null")
     return float(value)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (json.loads reads NaN and Infinity; true / false are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _target_se(doc: Document) -> float | None:
+    value = _optional_number(doc, "target_se")
+    if value is not None and not 0 < value < 1:
+        raise doc.error("target_se", "a standard error in (0, 1) or null")
+    return value
 
 
 def _expected_ua(doc: Document) -> dict[int, float] | None:
     if doc.data.get("expected_ua") is None:
         return None
     values = doc.mapping("expected_ua")
-    if not all(k.isdigit() and isinstance(v, (int, float)) and 0 <= v <= 1 for k, v in values.items()):
+    if not all(k.isdigit() and _is_number(v) and 0 <= v <= 1 for k, v in values.items()):
         raise doc.error("expected_ua", "class ids mapped to accuracies in 0..1")
     return {int(k): float(v) for k, v in values.items()}
 

@@ -58,6 +58,9 @@ def test_a_sample_without_design_has_none(tmp_path):
         ("seed", -1, "'seed' is wrong"),
         ("format_version", 9, "'format_version' is wrong"),
         ("min_per_class", 0, "'min_per_class' is wrong"),
+        ("target_se", 0.0, "'target_se' is wrong"),
+        ("target_se", float("nan"), "'target_se' is wrong"),
+        ("expected_ua", {"1": True}, "'expected_ua' is wrong"),
     ],
 )
 def test_a_damaged_design_is_one_line_naming_the_key(tmp_path, key, value, phrase):
