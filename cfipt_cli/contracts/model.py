@@ -215,7 +215,7 @@ def build_network(model_config: dict[str, Any], init_seed: int, pretrained: str 
 
 
 def load_model(
-    model_dir: str | Path,
+    model_dir: str | Path | ModelInfo,
     device: str | torch.device = "cpu",
     *,
     pretrained: str | None = None,
@@ -224,7 +224,8 @@ def load_model(
     """Load a trained model folder for prediction.
 
     Args:
-        model_dir: the folder `cfipt train` wrote.
+        model_dir: the folder `cfipt train` wrote, or its description already read (`read_model_info`;
+            predict checks it before the backbone loads and does not read it again).
         device: where to put the model.
         pretrained: backbone weights to use instead of the recorded source (a tag, a file, "none");
             they must hash to the recorded fingerprint.
@@ -239,7 +240,7 @@ def load_model(
     """
     import torch
 
-    info = read_model_info(model_dir)
+    info = model_dir if isinstance(model_dir, ModelInfo) else read_model_info(model_dir)
     if not info.complete and not allow_incomplete:
         raise CheckpointError(
             f"{info.root} is an unfinished training run (epoch {info.epochs_done} of "

@@ -26,7 +26,6 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cfipt_cli.io.files import sha256_file
@@ -264,8 +263,8 @@ def _run_loaded(
 
     ranks, device = init_ranks(request.device, request.settings.dist_timeout_s)
     try:
-        model, _info = load_model(request.model_dir, device)  # the description checked is the plan's
-        model_id = sha256_file(Path(request.model_dir) / WEIGHTS_NAME)
+        model, _ = load_model(plan.info, device)  # the description the plan checked, not read again
+        model_id = sha256_file(plan.info.root / WEIGHTS_NAME)
         return run_plan(
             plan, rasters, Computation.resolved(model, device, request.settings, ranks, model_id), on_block
         )

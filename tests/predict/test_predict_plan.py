@@ -10,6 +10,7 @@ import pytest
 import rasterio
 
 from cfipt_cli.cli.app import main
+from cfipt_cli.contracts import model as model_folder
 from cfipt_cli.contracts.model import ModelInfo
 from cfipt_cli.io import mapio
 from cfipt_cli.io import outputs as policy
@@ -34,6 +35,7 @@ def test_every_check_runs_once_and_the_stack_opens_once(folders, tmp_path, monke
     _counting(monkeypatch, calls, policy, "check_outputs")
     _counting(monkeypatch, calls, mapio, "check_class_map_options")
     _counting(monkeypatch, calls, mapio, "check_creation_options")  # one probe per raster
+    _counting(monkeypatch, calls, model_folder, "check_model_meta")  # model.json read and checked once
     opened: list[Path] = []
     original_open = rasterio.open
 
@@ -54,6 +56,7 @@ def test_every_check_runs_once_and_the_stack_opens_once(folders, tmp_path, monke
         "check_outputs": 1,
         "check_class_map_options": 1,
         "check_creation_options": 2,
+        "check_model_meta": 1,
     }
     # once by Scene.open (the scene folder's own check), once by the run for its checks and every block
     assert opened.count(scene / "stack.tif") == 2
