@@ -39,7 +39,8 @@ def parse_resampling(name: str) -> Resampling:
         raise CfiptUsageError(f"unknown resampling {name!r}; use one of: {valid}") from None
 
 
-def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+def footprints_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two (left, bottom, right, top) footprints in one CRS overlap by more than an edge."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
@@ -63,12 +64,12 @@ def check_alignable(source: RasterSource, target: Grid, target_name: str = "hsi"
             )
         return
     try:
-        src_bounds = transform_bounds(src.crs, target.crs, *src.bounds, densify_pts=21)
+        overlapping = grids_overlap(src, target)
     except rasterio.errors.RasterioError as exc:
         raise DataError(
             f"cannot transform the footprint of {source.path.name} to the HSI CRS: {exc}"
         ) from exc
-    if not all(np.isfinite(src_bounds)) or not _overlaps(src_bounds, target.bounds):
+    if not overlapping:
         raise DataError(
             f"the footprint of {source.path.name} ({crs_label(src.crs)}) does not overlap the "
             f"{target_name} grid ({crs_label(target.crs)}); check that the files cover the same area"
@@ -138,11 +139,6 @@ def align(source: RasterSource, target: Grid, resampling: Resampling = Resamplin
 EXACT_TOLERANCE = 1e-6  # warp error allowed, in source pixels: ~the exact transform (0 makes GDAL fail)
 
 
-def footprints_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    """Whether two (left, bottom, right, top) footprints in one CRS overlap by more than an edge."""
-    return _overlaps(a, b)
-
-
 def grids_overlap(source: Grid, target: Grid) -> bool:
     """Whether the footprint of `source`, taken to the target's CRS, overlaps `target` (both georeferenced).
 
@@ -150,7 +146,7 @@ def grids_overlap(source: Grid, target: Grid) -> bool:
         rasterio.errors.RasterioError: the footprint cannot be transformed to the target's CRS.
     """
     bounds = transform_bounds(source.crs, target.crs, *source.bounds, densify_pts=21)
-    return all(np.isfinite(bounds)) and _overlaps(bounds, target.bounds)
+    return all(np.isfinite(bounds)) and footprints_overlap(bounds, target.bounds)
 
 
 @dataclass
