@@ -21,7 +21,7 @@ from cfipt_cli.evaluate.pixels import class_ids
 from cfipt_cli.evaluate.vector_reference import vector_class_ids
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.rasters import Grid, RasterSource
-from cfipt_cli.io.vectors import read_layer
+from cfipt_cli.io.vectors import declared_geometry_type, read_layer
 
 READ_BLOCK = 256  # points are read by the map's blocks of this side, so a sample of thousands reads fast
 
@@ -48,7 +48,11 @@ class SamplePoints:
 
 
 def all_points(path: Path) -> bool:
-    """True when every geometry of the layer is a point (a validation sample, not polygons)."""
+    """True when every geometry of the layer is a point (a validation sample, not polygons). A layer
+    that declares another type (polygons: the common reference) is answered from its metadata alone."""
+    declared = declared_geometry_type(path)
+    if declared not in (None, "Unknown", "Point", "Point Z", "Point M", "Point ZM"):
+        return False
     frame = read_layer(path)
     geometry = frame.geometry[frame.geometry.notna() & ~frame.geometry.is_empty]
     return bool(len(geometry)) and bool((geometry.geom_type == "Point").all())

@@ -48,6 +48,18 @@ def is_vector(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VECTOR_SUFFIXES
 
 
+def declared_geometry_type(path: Path) -> str | None:
+    """The geometry type the first layer declares ("Point", "Polygon", ...; "Unknown" for mixed or
+    undeclared layers), read from its metadata without reading a feature; None if it cannot be read."""
+    import pyogrio
+    import pyogrio.errors
+
+    try:
+        return pyogrio.read_info(path).get("geometry_type")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, ValueError):
+        return None  # the caller reads the layer, and read_layer says what is wrong
+
+
 def read_layer(path: Path) -> Any:
     """The first layer of a vector file as a GeoDataFrame.
 

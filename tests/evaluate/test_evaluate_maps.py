@@ -321,6 +321,21 @@ def test_vector_reference_with_class_names(tmp_path, table):
     }
 
 
+def test_a_polygon_reference_is_read_once(tmp_path, table, monkeypatch):
+    """Whether a reference could be a validation sample without its design (a note) is answered from
+    the layer's declared geometry type: a polygon layer is not read a second time for it."""
+    from cfipt_cli.evaluate import sample_points
+    from cfipt_cli.io import vectors
+
+    write_raster(tmp_path / "map.tif", np.full((40, 40), 2, np.uint8), classes=table)
+    write_vector(tmp_path / "ref.gpkg", [pixel_box(0, 0, 10, 5)], ["Trees"])
+    reads: list[Path] = []
+    original = vectors.read_layer
+    monkeypatch.setattr(sample_points, "read_layer", lambda path: reads.append(path) or original(path))
+    report = evaluate(tmp_path / "map.tif", tmp_path / "ref.gpkg", field="landcover").to_json()
+    assert report["overall_accuracy"] == 1.0 and reads == []
+
+
 def test_vector_reference_in_another_crs_with_integer_ids(tmp_path):
     write_raster(tmp_path / "map.tif", np.full((40, 40), 3, np.uint8))
     write_vector(tmp_path / "ref.geojson", [pixel_box(5, 5, 25, 25)], [3], crs="EPSG:4326")
