@@ -188,6 +188,21 @@ def open_confidence(path: str | Path, grid: Grid, creation_options: Mapping[str,
     return dst
 
 
+def open_uncertainty(
+    path: str | Path, grid: Grid, measure: str, meaning: str, creation_options: Mapping[str, str] | None
+) -> Any:
+    """Create a float32 one-band raster of the model's uncertainty (`measure`, in [0, 1], `meaning` in
+    words for the band description), NaN nodata."""
+    import rasterio
+
+    profile = _profile(grid, "float32", 1, float("nan"), creation_options)
+    dst = rasterio.open(path, "w", **profile)
+    dst.set_band_description(1, f"uncertainty ({meaning})")
+    tag_product(dst, "uncertainty")
+    dst.update_tags(CFIPT_UNCERTAINTY_MEASURE=measure)
+    return dst
+
+
 def colour_lut(classes: ClassTable) -> np.ndarray:
     """(max_id + 1, 4) uint8 RGBA lookup table: id 0 and unknown ids transparent."""
     lut = np.zeros((classes.max_id + 1, 4), dtype=np.uint8)

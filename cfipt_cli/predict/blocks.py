@@ -67,42 +67,63 @@ def stage_block(data: BlockInput, pin: bool) -> BlockInput:
 @dataclass(frozen=True)
 class SceneRasters:
     """The scene's stack and mask (rasterio datasets), open for the whole run: the checks read the grid
-    and band count from them, the reader thread the blocks (one thread at a time)."""
+    and band count from them, the reader thread the blocks (one thread at a time). With `--pixels`
+    other than "all", `labels` are the label rasters whose labelled pixels are the ones to classify."""
 
     stack: Any
     mask: Any
+    pixels: str = "all"
+    labels: tuple[Any, ...] = ()
 
     @property
     def grid(self) -> Grid:
         return Grid(self.stack.width, self.stack.height, self.stack.crs, self.stack.transform)
 
     def read_block(self, block: Block, halo: int, mean: np.ndarray, std: np.ndarray) -> BlockInput:
-        """Read, pad and normalise one block; valid = mask == 1 and every band finite at the pixel."""
+        """Read, pad and normalise one block; valid = mask == 1 and every band finite at the pixel (and,
+        with `--pixels`, labelled in one of `labels`). A block without such a pixel reads no stack."""
         from rasterio.windows import Window
 
         from cfipt_cli.io.gdal import gdal_errors
 
         try:
-            raw = read_block_with_halo(self.stack, block.row, block.col, block.height, block.width, halo)
             window = Window(block.col, block.row, block.width, block.height)
-            in_mask = self.mask.read(1, window=window) == 1
+            wanted = self.mask.read(1, window=window) == 1
+            if self.labels:
+                wanted &= np.any([labels.read(1, window=window) != 0 for labels in self.labels], axis=0)
+            if not wanted.any():
+                empty = np.empty(0, dtype=np.int64)
+                return BlockInput(block, np.zeros((self.stack.count, 0, 0), np.float32), empty, empty)
+            raw = read_block_with_halo(self.stack, block.row, block.col, block.height, block.width, halo)
         except gdal_errors() as exc:
             raise DataError(
                 f"cannot read block {block.index} of the scene ({exc}); is the scene folder intact?"
             ) from exc
         centre = raw[:, halo : halo + block.height, halo : halo + block.width]
-        valid = np.isfinite(centre).all(axis=0) & in_mask
-        rows, cols = np.nonzero(valid)
+        rows, cols = np.nonzero(np.isfinite(centre).all(axis=0) & wanted)
         return BlockInput(block, normalise(raw, mean, std), rows, cols)
 
 
+def label_rasters_of(scene: Scene, pixels: str) -> list[Any]:
+    """The label rasters of `scene` whose labelled pixels `--pixels` selects (none for "all")."""
+    chosen = {"all": [], "train": ["train"], "test": ["test"], "labelled": ["train", "test"]}[pixels]
+    counts = scene.meta.get("counts", {})
+    if chosen and not any(sum(int(n) for n in counts.get(part, {}).values()) for part in chosen):
+        raise DataError(f"{scene.root} has no {' or '.join(chosen)} pixels to classify (--pixels {pixels})")
+    return [{"train": scene.train_labels_path, "test": scene.test_labels_path}[part] for part in chosen]
+
+
 @contextlib.contextmanager
-def open_scene_rasters(scene: Scene) -> Iterator[SceneRasters]:
-    """The stack and the mask of `scene`, open until the block ends."""
+def open_scene_rasters(scene: Scene, pixels: str = "all") -> Iterator[SceneRasters]:
+    """The stack and the mask of `scene` (and the label rasters `pixels` needs), open until the block
+    ends."""
     import rasterio
 
-    with rasterio.open(scene.stack_path) as stack, rasterio.open(scene.mask_path) as mask:
-        yield SceneRasters(stack, mask)
+    with contextlib.ExitStack() as files:
+        stack = files.enter_context(rasterio.open(scene.stack_path))
+        mask = files.enter_context(rasterio.open(scene.mask_path))
+        labels = tuple(files.enter_context(rasterio.open(p)) for p in label_rasters_of(scene, pixels))
+        yield SceneRasters(stack, mask, pixels, labels)
 
 
 # next_block(ahead) -> the next block to compute, or None; `ahead` is True while blocks are in hand

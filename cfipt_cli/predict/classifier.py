@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cfipt_cli.compute.patches import extract_patches, gather_patches, split_sources
+from cfipt_cli.compute.uncertainty import uncertainty
 from cfipt_cli.predict.blocks import BlockInput, stage_block
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class BlockClassifier:
         settings: PredictSettings,
         want_proba: bool,
         want_confidence: bool,
+        uncertainty_measure: str | None = None,
     ):
         import torch
 
@@ -50,6 +52,7 @@ class BlockClassifier:
         self.dtype = np.dtype(class_map_dtype(info.classes.max_id))
         self.want_proba = want_proba
         self.want_confidence = want_confidence
+        self.uncertainty_measure = uncertainty_measure  # None: no uncertainty raster
 
     def _patch_cutter(self, data: BlockInput) -> Callable[[int, int], torch.Tensor]:
         """cut(start, stop): the patches of valid pixels start..stop-1, (n, bands, p, p) on the device.
@@ -78,11 +81,12 @@ class BlockClassifier:
             return self.model(hsi, aux).logits.float()
 
     def classify(self, data: BlockInput) -> dict[str, np.ndarray]:
-        """Class ids (h, w) with 0 at nodata, plus 'proba' (K, h, w) / 'confidence' (h, w), NaN at nodata."""
+        """Class ids (h, w) with 0 at nodata, plus 'proba' (K, h, w) / 'confidence' (h, w) /
+        'uncertainty' (h, w) when asked, NaN at nodata: all from the same probabilities."""
         import torch
 
         n, batch = len(data.rows), int(self.settings.batch_size or 1)
-        want_proba = self.want_proba or self.want_confidence
+        want_proba = self.want_proba or self.want_confidence or self.uncertainty_measure is not None
         # Results go into buffers allocated once per block: many small tensors kept per batch would
         # fragment the heap around the batch temporaries and grow memory by hundreds of MB per block.
         winners = torch.empty(n, dtype=torch.int64, device=self.device)
@@ -112,4 +116,8 @@ class BlockClassifier:
             out["confidence"] = np.full((h, w), np.nan, dtype=np.float32)
             if proba is not None:
                 out["confidence"][data.rows, data.cols] = proba.max(axis=1)
+        if self.uncertainty_measure is not None:
+            out["uncertainty"] = np.full((h, w), np.nan, dtype=np.float32)
+            if proba is not None:
+                out["uncertainty"][data.rows, data.cols] = uncertainty(proba, self.uncertainty_measure)
         return out

@@ -118,6 +118,8 @@ def job_identity(
         "block_size": settings.block_size,
         "proba": plan.outputs.proba_path is not None,
         "confidence": plan.outputs.confidence_path is not None,
+        "uncertainty": plan.outputs.uncertainty_measure if plan.outputs.uncertainty_path else None,
+        "pixels": plan.pixels,
         "amp": settings.amp,
         "device": device_type,  # CPU and CUDA parts may differ in the last bits: never mixed
     }

@@ -43,7 +43,14 @@ from cfipt_cli.predict.classifier import BlockClassifier
 from cfipt_cli.predict.parts import PartStore, job_identity, keeping_parts
 from cfipt_cli.predict.plan import PredictPlan, plan_prediction, validated_outputs
 from cfipt_cli.predict.ranks import BlockClaims, Ranks, init_ranks
-from cfipt_cli.predict.settings import BlockCallback, PredictOutputs, PredictRequest, PredictSettings
+from cfipt_cli.predict.settings import (
+    PIXEL_SELECTIONS,
+    BlockCallback,
+    PredictOutputs,
+    PredictRequest,
+    PredictSettings,
+    check_choice,
+)
 from cfipt_cli.predict.writing import write_outputs
 
 if TYPE_CHECKING:
@@ -104,8 +111,9 @@ def predict_scene(
     model_id: str = "",
     ranks: Ranks | None = None,
     on_block: BlockCallback | None = None,
+    pixels: str = "all",
 ) -> dict[str, Any]:
-    """Classify every valid pixel of `scene` and write the map (and optional rasters) of `outputs`.
+    """Classify the valid pixels of `scene` and write the map (and optional rasters) of `outputs`.
 
     Args:
         scene: the prepared scene.
@@ -117,12 +125,14 @@ def predict_scene(
         model_id: identifies the weights in the resume state (e.g. a hash of the weights file).
         ranks: this process's rank in a torch.distributed job; None for a single process.
         on_block: called as on_block(block_index, done, to_do) after each block's part is saved.
+        pixels: "all" valid pixels, or only those labelled "train", "test" or "labelled" (either) in
+            the scene; the others are nodata in every output.
 
     Returns:
         A JSON-ready summary (on rank 0; other ranks return their own counts).
     """
     outputs = validated_outputs(outputs)
-    with open_scene_rasters(scene) as rasters:
+    with open_scene_rasters(scene, check_choice(pixels, PIXEL_SELECTIONS, "--pixels")) as rasters:
         plan = plan_prediction(scene, info, outputs, rasters)
         computation = Computation.resolved(model, device, settings, ranks or Ranks(), model_id)
         return run_plan(plan, rasters, computation, on_block)
@@ -174,6 +184,7 @@ def _run_summary(
         "batch_size": computation.settings.batch_size,
         "amp": computation.settings.amp,
         "world_size": computation.ranks.world_size,
+        "pixels": plan.pixels,
     }
 
 
@@ -210,6 +221,7 @@ def _compute_blocks(
         settings,
         outputs.proba_path is not None,
         outputs.confidence_path is not None,
+        outputs.uncertainty_measure if outputs.uncertainty_path is not None else None,
     )
     halo, pin = info.patch_size // 2, computation.device.type == "cuda"
 
@@ -240,7 +252,7 @@ def run_predict(request: PredictRequest, on_block: BlockCallback | None = None) 
     outputs = validated_outputs(request.outputs)  # a bad --co is a usage error before anything is opened
     scene = Scene.open(request.scene_dir)
     described = read_model_info(request.model_dir)
-    with open_scene_rasters(scene) as rasters:
+    with open_scene_rasters(scene, request.pixels) as rasters:
         plan = plan_prediction(scene, described, outputs, rasters, request.model_dir)  # before the backbone
         with _output_lock(outputs):
             return _run_loaded(plan, rasters, request, on_block)

@@ -34,12 +34,14 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class PredictPlan:
     """A prediction that passed every check: the scene, the model's description, the outputs (their
-    `--co` options canonical) and the scene's pixel grid, which every output shares."""
+    `--co` options canonical), the scene's pixel grid, which every output shares, and which pixels are
+    classified (`--pixels`)."""
 
     scene: Scene
     info: ModelInfo
     outputs: PredictOutputs
     grid: Grid
+    pixels: str = "all"
 
 
 def validated_outputs(outputs: PredictOutputs) -> PredictOutputs:
@@ -66,6 +68,7 @@ def check_output_paths(outputs: PredictOutputs, scene: Scene, model_dir: Path | 
         ("--out", outputs.map_path, policy.GEOTIFF),
         ("--proba", outputs.proba_path, policy.GEOTIFF),
         ("--confidence", outputs.confidence_path, policy.GEOTIFF),
+        ("--uncertainty", outputs.uncertainty_path, policy.GEOTIFF),
         ("--quicklook", outputs.quicklook_path, policy.PNG),
     ]
     items = [policy.Output(Path(p), flag, kind) for flag, p, kind in named if p is not None]
@@ -76,7 +79,8 @@ def check_output_paths(outputs: PredictOutputs, scene: Scene, model_dir: Path | 
 def check_output_options(grid: Grid, classes: ClassTable, outputs: PredictOutputs) -> list[str]:
     """GDAL accepts `--co` for every raster to write: each output is probed with exactly the options and
     dtype it will be written with, the class map with its lossless subset in uint8/uint16
-    (`mapio.class_map_options`), `--proba` and `--confidence` with every option in float32. Returns the
+    (`mapio.class_map_options`), `--proba`, `--confidence` and `--uncertainty` with every option in
+    float32. Returns the
     warnings to give (options that apply to the float rasters only)."""
     co, max_id = outputs.creation_options, classes.max_id
     notes = mapio.check_class_map_options(co, max_id, outputs.floats, outputs.map_path.name)
@@ -89,8 +93,9 @@ def check_output_options(grid: Grid, classes: ClassTable, outputs: PredictOutput
         mapio.check_creation_options(
             grid, "float32", len(classes), co, outputs.proba_path.name, defaults=band
         )
-    if outputs.confidence_path is not None:
-        mapio.check_creation_options(grid, "float32", 1, co, outputs.confidence_path.name)
+    for single in (outputs.confidence_path, outputs.uncertainty_path):
+        if single is not None:
+            mapio.check_creation_options(grid, "float32", 1, co, single.name)
     return notes
 
 
@@ -102,11 +107,12 @@ def plan_prediction(
     model_dir: Path | None = None,
 ) -> PredictPlan:
     """Check a prediction of `scene` with the model `info` describes into `outputs` (as
-    `validated_outputs` returns them); `rasters` are the scene's, open; `model_dir` is an input too."""
+    `validated_outputs` returns them); `rasters` are the scene's, open (with the pixels to classify);
+    `model_dir` is an input too."""
     check_compatible(scene, info, rasters.stack.count)  # a wrong model is the first thing to say
     check_output_paths(outputs, scene, model_dir)
     grid = rasters.grid
     notes = check_output_options(grid, info.classes, outputs)
     for note in notes:  # only once every output passed: bad input stays one line
         log.warning("%s", note)
-    return PredictPlan(scene, info, outputs, grid)
+    return PredictPlan(scene, info, outputs, grid, rasters.pixels)

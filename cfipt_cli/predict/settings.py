@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cfipt_cli.compute.uncertainty import MEASURES
 from cfipt_cli.errors import CfiptUsageError
 
 if TYPE_CHECKING:
@@ -22,6 +23,18 @@ DEFAULT_DIST_TIMEOUT_S = 6 * 3600.0
 # on_block(block_index, blocks_done, blocks_to_do) after each saved block (progress bars, tests).
 BlockCallback = Callable[[int, int, int], None]
 
+# `--pixels`: which pixels of the scene are classified (the others are nodata in every output).
+PIXEL_SELECTIONS = ("all", "test", "train", "labelled")
+# `--uncertainty-measure`: normalised entropy, 1 - margin of the two best classes, 1 - max probability.
+UNCERTAINTY_MEASURES = MEASURES
+
+
+def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
+    """`value` when it is one of `choices`, else a usage error naming `flag` and the choices."""
+    if value not in choices:
+        raise CfiptUsageError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class PredictOutputs:
@@ -33,10 +46,16 @@ class PredictOutputs:
     quicklook_path: Path | None = None
     creation_options: dict[str, str] = field(default_factory=dict)
     overwrite: bool = False
+    uncertainty_path: Path | None = None
+    uncertainty_measure: str = "entropy"
+
+    def __post_init__(self) -> None:
+        check_choice(self.uncertainty_measure, UNCERTAINTY_MEASURES, "--uncertainty-measure")
 
     def rasters(self) -> list[Path]:
         """Every GeoTIFF to write, the map first."""
-        return [p for p in (self.map_path, self.proba_path, self.confidence_path) if p is not None]
+        paths = (self.map_path, self.proba_path, self.confidence_path, self.uncertainty_path)
+        return [p for p in paths if p is not None]
 
     def all_paths(self) -> list[Path]:
         return [*self.rasters(), *([self.quicklook_path] if self.quicklook_path else [])]
@@ -47,14 +66,15 @@ class PredictOutputs:
             "map": self.map_path,
             "proba": self.proba_path,
             "confidence": self.confidence_path,
+            "uncertainty": self.uncertainty_path,
             "quicklook": self.quicklook_path,
         }
         return {k: v for k, v in named.items() if v is not None}
 
     @property
     def floats(self) -> bool:
-        """Whether a float raster (probabilities or confidence) is written beside the class map."""
-        return self.proba_path is not None or self.confidence_path is not None
+        """Whether a float raster (probabilities, confidence, uncertainty) is written beside the map."""
+        return len(self.rasters()) > 1
 
 
 @dataclass(frozen=True)
@@ -101,3 +121,7 @@ class PredictRequest:
     outputs: PredictOutputs
     settings: PredictSettings = field(default_factory=PredictSettings)
     device: str = "auto"  # a --device spec: auto, cpu, cuda, cuda:N
+    pixels: str = "all"  # one of PIXEL_SELECTIONS
+
+    def __post_init__(self) -> None:
+        check_choice(self.pixels, PIXEL_SELECTIONS, "--pixels")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cfipt_cli.compute.uncertainty import MEASURE_NAMES
 from cfipt_cli.errors import CfiptError
 from cfipt_cli.io import mapio
 from cfipt_cli.io.atomic import atomic_file
@@ -52,13 +53,20 @@ def assemble(
         with contextlib.ExitStack() as files:
             co = outputs.creation_options
             dst_map = files.enter_context(mapio.open_class_map(tmp[outputs.map_path], grid, classes, co))
-            dst_proba = dst_conf = None
+            dst_proba = dst_conf = dst_unc = None
             if outputs.proba_path:
                 dst_proba = files.enter_context(
                     mapio.open_probabilities(tmp[outputs.proba_path], grid, classes, co)
                 )
             if outputs.confidence_path:
                 dst_conf = files.enter_context(mapio.open_confidence(tmp[outputs.confidence_path], grid, co))
+            if outputs.uncertainty_path:
+                measure = outputs.uncertainty_measure
+                dst_unc = files.enter_context(
+                    mapio.open_uncertainty(
+                        tmp[outputs.uncertainty_path], grid, measure, MEASURE_NAMES[measure], co
+                    )
+                )
             for block in blocks:
                 part = store.load(block.index)
                 window = Window(block.col, block.row, block.width, block.height)
@@ -68,6 +76,8 @@ def assemble(
                     dst_proba.write(part["proba"], window=window)
                 if dst_conf is not None:
                     dst_conf.write(part["confidence"], 1, window=window)
+                if dst_unc is not None:
+                    dst_unc.write(part["uncertainty"], 1, window=window)
             mapio.finish_class_map(dst_map, classes)
         mapio.write_category_names(tmp[outputs.map_path], classes)
     return {i: int(counts[i]) for i in classes.ids}

@@ -37,10 +37,13 @@ def write_scene(
     n_classes: int = 3,
     nodata_fraction: float = 0.0,
     seed: int = 0,
+    sparse_labels: bool = False,
 ) -> Path:
     """Write a scene folder (scene.json, stack.tif, mask.tif, label rasters) and return its path.
 
-    `aux`: the role of each auxiliary band after the HSI bands ("lidar" or "sar").
+    `aux`: the role of each auxiliary band after the HSI bands ("lidar" or "sar"). Every valid pixel is
+    a training and a test pixel; with `sparse_labels`, a fifth of them train, a third test (disjoint),
+    and the rest are unlabelled.
     """
     rng = np.random.default_rng(seed)
     sources = ["hsi"] * n_hsi + list(aux)
@@ -49,7 +52,11 @@ def write_scene(
     stack[:, ~valid] = np.nan
     labels = np.where(valid, rng.integers(1, n_classes + 1, size=(height, width)), 0).astype(np.uint8)
     classes = ClassTable.from_json(class_table_json(n_classes))
-    scene = HandBuiltScene(stack, sources, classes, CRS, TRANSFORM, valid, labels=(labels, labels))
+    train = test = labels
+    if sparse_labels:
+        draw = rng.random((height, width))
+        train, test = np.where(draw < 0.2, labels, 0), np.where(draw > 2 / 3, labels, 0)
+    scene = HandBuiltScene(stack, sources, classes, CRS, TRANSFORM, valid, labels=(train, test))
     return write_test_scene(root, scene)
 
 

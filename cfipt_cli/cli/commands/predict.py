@@ -59,6 +59,30 @@ ConfidenceOut = Annotated[
         "--confidence", help="Also write the winning class's probability (float32).", metavar="FILE"
     ),
 ]
+UncertaintyOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--uncertainty",
+        help="Also write the model's uncertainty per pixel (float32, 0 = sure, 1 = unsure).",
+        metavar="FILE",
+    ),
+]
+UncertaintyMeasure = Annotated[
+    str,
+    typer.Option(
+        "--uncertainty-measure",
+        help="entropy (normalised), margin (1 - best + second best) or least (1 - best probability).",
+        metavar="MEASURE",
+    ),
+]
+Pixels = Annotated[
+    str,
+    typer.Option(
+        "--pixels",
+        help="Classify all valid pixels, or only the scene's test, train or labelled (either) pixels.",
+        metavar="WHICH",
+    ),
+]
 QuicklookOut = Annotated[
     Path | None,
     typer.Option(
@@ -114,12 +138,18 @@ def command(
     dist_timeout: DistTimeout = DEFAULT_DIST_TIMEOUT_S,
     proba: ProbaOut = None,
     confidence: ConfidenceOut = None,
+    uncertainty: UncertaintyOut = None,
+    uncertainty_measure: UncertaintyMeasure = "entropy",
     quicklook: QuicklookOut = None,
+    pixels: Pixels = "all",
     co: CreationOptions = None,
     overwrite: Overwrite = False,
     json_out: JsonOut = False,
 ) -> None:
     """Classify every pixel of SCENE and write a georeferenced map with colours and class names.
+
+    --pixels test classifies only the scene's test pixels (what evaluate scores), the rest nodata.
+    --uncertainty writes where the model is unsure (what cfipt suggest ranks by).
 
     Blocks are read with a halo of p // 2, classified in batches and saved as they finish; rerunning a
     killed run resumes it. Under `torchrun --nproc-per-node N -m cfipt_cli predict ...` the ranks claim
@@ -132,9 +162,12 @@ def command(
     from cfipt_cli.predict.pipeline import run_predict
     from cfipt_cli.predict.settings import PredictOutputs, PredictRequest, PredictSettings
 
-    outputs = PredictOutputs(out, proba, confidence, quicklook, parse_creation_options(co), overwrite)
+    creation = parse_creation_options(co)
+    outputs = PredictOutputs(
+        out, proba, confidence, quicklook, creation, overwrite, uncertainty, uncertainty_measure
+    )
     settings = PredictSettings(
         batch_size=batch_size, block_size=block_size, amp=amp, dist_timeout_s=dist_timeout
     )
-    request = PredictRequest(scene, model, outputs, settings, device)
+    request = PredictRequest(scene, model, outputs, settings, device, pixels)
     _report(run_predict(request, on_block=_progress()), json_out)
