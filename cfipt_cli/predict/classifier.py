@@ -44,6 +44,7 @@ class BlockClassifier:
         from cfipt_cli.io.gtiff import class_map_dtype
 
         self.model = model.to(device).eval()
+        self.info = info
         self.device = device
         self.settings = replace(settings, device_cut=settings.cuts_on_device(device))
         self.patch_size = info.patch_size

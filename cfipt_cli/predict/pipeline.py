@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from cfipt_cli.log import get_logger
 from cfipt_cli.predict.blocks import (
     Block,
     BlockInput,
+    BlockSource,
     SceneRasters,
     block_grid,
     open_scene_rasters,
@@ -54,6 +56,7 @@ from cfipt_cli.predict.settings import (
 from cfipt_cli.predict.writing import write_outputs
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from cfipt_cli.contracts.model import ModelInfo
@@ -223,7 +226,23 @@ def _compute_blocks(
         outputs.confidence_path is not None,
         outputs.uncertainty_measure if outputs.uncertainty_path is not None else None,
     )
-    halo, pin = info.patch_size // 2, computation.device.type == "cuda"
+    total, n_done, pixels = len(claims.todo), 0, 0
+    for n_done, (block, result, valid) in enumerate(classified_blocks(rasters, classifier, claims), start=1):
+        store.save(block.index, result)
+        pixels += valid
+        log.info("block %d (%d of %d) done (%d pixels)", block.index, n_done, total, valid)
+        if on_block is not None:
+            on_block(block.index, n_done, total)
+    return n_done, pixels
+
+
+def classified_blocks(
+    rasters: SceneRasters, classifier: BlockClassifier, blocks: list[Block] | BlockSource
+) -> Iterator[tuple[Block, dict[str, np.ndarray], int]]:
+    """(block, `classifier.classify` of it, its classified pixels) for each of `blocks`, read ahead of
+    the device by one background thread (`settings.prefetch` blocks deep) from the open `rasters`."""
+    info, settings = classifier.info, classifier.settings
+    halo, pin = info.patch_size // 2, classifier.device.type == "cuda"
 
     # The datasets are used by the reader thread only, one block at a time; for patches cut on the
     # device it also packs the block into the (pinned) buffer that goes there in one transfer.
@@ -231,16 +250,10 @@ def _compute_blocks(
         data = rasters.read_block(block, halo, info.mean, info.std)
         return stage_block(data, pin) if settings.device_cut else data
 
-    total, n_done, pixels = len(claims.todo), 0, 0
     # closing() stops the reader before the datasets close, also when a block fails.
-    with contextlib.closing(prefetched(claims, read, settings.prefetch)) as stream:
-        for n_done, data in enumerate(stream, start=1):
-            store.save(data.block.index, classifier.classify(data))
-            pixels += len(data.rows)
-            log.info("block %d (%d of %d) done (%d pixels)", data.block.index, n_done, total, len(data.rows))
-            if on_block is not None:
-                on_block(data.block.index, n_done, total)
-    return n_done, pixels
+    with contextlib.closing(prefetched(blocks, read, settings.prefetch)) as stream:
+        for data in stream:
+            yield data.block, classifier.classify(data), len(data.rows)
 
 
 def run_predict(request: PredictRequest, on_block: BlockCallback | None = None) -> dict[str, Any]:
