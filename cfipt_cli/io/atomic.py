@@ -80,11 +80,22 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")  # appended to the file name
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """The files written beside `path` that go with it: GDAL's, and the QGIS style `<stem>.qml`."""
+    gdal = [Path(str(path) + ext) for ext in GDAL_SIDECARS]
+    return [*gdal, path.with_suffix(".qml")] if path.suffix.lower() != ".qml" else gdal
+
+
 @contextlib.contextmanager
 def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `target` (same suffix); rename it to `target` on success.
 
-    Sidecars that GDAL writes next to the temporary file (`<tmp>.aux.xml`, `<tmp>.ovr`) are renamed too.
+    Sidecars written next to the temporary file are renamed with it: GDAL's (`<tmp>.aux.xml`,
+    `<tmp>.ovr`, `<tmp>.msk`) and the QGIS style `<tmp stem>.qml` (`cfipt_cli.io.qgis_styles`), which
+    becomes `<target stem>.qml`, the default style QGIS loads for `target`.
     """
     target_path = check_output(target, overwrite)
     target_path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,18 +105,16 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
     os.close(fd)
     tmp = Path(name)
     tmp.chmod(_default_mode(0o666))
-    sidecars = (".aux.xml", ".ovr", ".msk")
     try:
         yield tmp
         if tmp.exists():  # some writers (safetensors) recreate the file with private permissions
             tmp.chmod(_default_mode(0o666))
-        for ext in sidecars:
-            side_tmp = Path(str(tmp) + ext)
+        for side_tmp, side_target in zip(_sidecars(tmp), _sidecars(target_path), strict=True):
             if side_tmp.exists():
-                _replace(side_tmp, Path(str(target_path) + ext), True)
+                _replace(side_tmp, side_target, True)  # the output policy checked them before any work
         _replace(tmp, target_path, overwrite)
     finally:
-        for leftover in [tmp, *(Path(str(tmp) + ext) for ext in sidecars)]:
+        for leftover in [tmp, *_sidecars(tmp)]:
             if leftover.exists():
                 leftover.unlink()
 

@@ -2,8 +2,9 @@
 
 The class map is what QGIS and GDAL users expect: one band of class ids (uint8, uint16 beyond 255
 classes), nodata 0, the scene's CRS and transform, tiled 512 x 512, DEFLATE, an embedded colour table,
-class names in a GDAL PAM sidecar (`<map>.tif.aux.xml`, CategoryNames) and internal overviews built
-with nearest resampling. Probabilities and confidence are float32 with NaN nodata. `--co NAME=VALUE`
+class names in a GDAL PAM sidecar (`<map>.tif.aux.xml`, CategoryNames), a QGIS style `<map>.qml`
+listing exactly the classes (`write_class_sidecars`) and internal overviews built with nearest
+resampling. Probabilities and confidence are float32 with NaN nodata. `--co NAME=VALUE`
 creation options override the defaults for every GeoTIFF written here, except that the class map is
 always lossless: options that would change its class ids (lossy codecs, MAX_Z_ERROR, narrowing NBITS,
 see `cfipt_cli.io.lossless`) and options its integer type cannot take (NBITS=16 on uint8,
@@ -29,6 +30,7 @@ from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.creation_probe import probe_creation_options
 from cfipt_cli.io.gtiff import class_map_dtype, geotiff_profile
 from cfipt_cli.io.lossless import LOSSLESS_CODECS, lossless_subset, lossy_options, unfit_options
+from cfipt_cli.io.qgis_styles import write_raster_style
 from cfipt_cli.io.rasters import Grid
 
 MAP_NODATA = 0
@@ -157,9 +159,12 @@ def finish_class_map(dst: Any, classes: ClassTable) -> None:
         dst.update_tags(ns="rio_overview", resampling="nearest")
 
 
-def write_category_names(path: str | Path, classes: ClassTable) -> Path:
-    """Write `<path>.aux.xml` with the class names (GDAL CategoryNames); the map must be closed first."""
-    return classes.write_aux_xml(path)
+def write_class_sidecars(path: str | Path, classes: ClassTable) -> list[Path]:
+    """Write the sidecars of a class raster: `<path>.aux.xml` with the class names (GDAL CategoryNames)
+    and the QGIS style `<path stem>.qml` listing exactly the classes (`cfipt_cli.io.qgis_styles`).
+    The raster must be closed first (GDAL rewrites the `.aux.xml` on close). Written beside a temporary
+    name of `cfipt_cli.io.atomic`, both are renamed with it. Returns their paths."""
+    return [classes.write_aux_xml(path), write_raster_style(path, classes)]
 
 
 def open_probabilities(

@@ -2,7 +2,10 @@
 cfipt's own outputs: a scene folder (`scene.json`), a model folder (`model.json`), a GeoTIFF tagged by
 cfipt, a PNG whose Software chunk says cfipt, an evaluation report (JSON / CSV / Markdown as cfipt
 writes them), a validation sample of `cfipt sample` (points with a design sidecar, the design, the QGIS
-style). Part of the output policy, `cfipt_cli.io.outputs`.
+style), and the QGIS style beside a class raster. Part of the output policy, `cfipt_cli.io.outputs`.
+
+A kind may name the `style` it writes beside it (`<stem>.qml`, QGIS's default style of the file): the
+policy then treats that file as part of the output (never over an input, only cfipt's replaced).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cfipt_cli.io.qgis_styles import CLASS_STYLE_MARK, SAMPLE_STYLE_MARK
+
 PNG_SOFTWARE = "cfipt"  # the PNG tEXt "Software" value starts with it (`mapio.png_metadata`)
 # The sidecar of a sample's points and its format (`cfipt_cli.contracts.sample_design` uses these).
 SAMPLE_DESIGN_SUFFIX = ".design.json"
 SAMPLE_DESIGN_FORMAT = "cfipt-sample-design"
-# The comment that opens every QGIS style `cfipt sample` writes (how --overwrite knows it).
-SAMPLE_STYLE_MARK = "<!-- QGIS style of a cfipt sample -->"
 
 
 def _json_format(path: Path) -> str | None:
@@ -80,11 +83,13 @@ def _first_line(path: Path) -> str:
 
 @dataclass(frozen=True)
 class OutputKind:
-    """What cfipt writes at an output: `what` for messages, `recognise(path)` for `--overwrite`."""
+    """What cfipt writes at an output: `what` for messages, `recognise(path)` for `--overwrite`, and
+    the kind of the QGIS style written beside it (`style`), if any."""
 
     what: str
     folder: bool
     recognise: Callable[[Path], bool]
+    style: OutputKind | None = None  # the kind of the `<stem>.qml` written with it, if any
 
 
 def _folder_with(name: str, fmt: str) -> Callable[[Path], bool]:
@@ -94,6 +99,11 @@ def _folder_with(name: str, fmt: str) -> Callable[[Path], bool]:
 SCENE = OutputKind("cfipt scene folder", True, _folder_with("scene.json", "cfipt-scene"))
 MODEL = OutputKind("cfipt model folder", True, _folder_with("model.json", "cfipt-model"))
 GEOTIFF = OutputKind("GeoTIFF written by cfipt", False, _is_cfipt_geotiff)
+CLASS_STYLE = OutputKind(
+    "QGIS style of a cfipt class raster", False, lambda p: _first_line(p) == CLASS_STYLE_MARK
+)
+# A class raster (map, regularised map): a cfipt GeoTIFF with its QGIS style `<stem>.qml` beside it.
+CLASS_MAP = OutputKind("GeoTIFF written by cfipt", False, _is_cfipt_geotiff, style=CLASS_STYLE)
 PNG = OutputKind("PNG written by cfipt", False, lambda p: (png_software(p) or "").startswith(PNG_SOFTWARE))
 REPORT_JSON = OutputKind(
     "JSON report of cfipt evaluate",
@@ -137,4 +147,5 @@ ALL_KINDS = (
     SAMPLE_DESIGN,
     SAMPLE_POINTS,
     SAMPLE_STYLE,
+    CLASS_STYLE,
 )

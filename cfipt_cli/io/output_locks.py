@@ -64,8 +64,9 @@ def clean_leftovers(target: Path) -> None:
     _clean_folder(
         target.parent,
         tmp_dir=re.compile(rf"\.{name}\.tmp-(?P<pid>\d+)-\w+"),
-        tmp_file=re.compile(rf"\.{stem}\.tmp-(?P<pid>\d+)-\w+{suffix}{sidecar}"),
-        old=re.compile(rf"\.(?P<name>{name}{sidecar})\.old-(?P<pid>\d+)"),
+        tmp_file=re.compile(rf"\.{stem}\.tmp-(?P<pid>\d+)-\w+(?:{suffix}{sidecar}|\.qml)"),
+        # a QGIS style `<stem>.qml` is recognised by its own first line (no `ext` group)
+        old=re.compile(rf"\.(?P<name>{name}{sidecar}|{stem}\.qml)\.old-(?P<pid>\d+)"),
         trusted=False,
     )
     if target.is_dir() and not target.is_symlink() and (SCENE.recognise(target) or MODEL.recognise(target)):

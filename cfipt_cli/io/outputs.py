@@ -1,7 +1,8 @@
 """One output policy for every command (prepare, train, predict, evaluate); its names are all here.
 
 1. **Never over an input.** Every output path, and the sidecars written with it (`.aux.xml`, `.ovr`,
-   `.msk`), is compared with every input and its sidecars (a shapefile's `.shx`, `.dbf`, ...) after
+   `.msk`, the QGIS style `<stem>.qml` of a class raster), is compared with every input and its
+   sidecars (a shapefile's `.shx`, `.dbf`, ..., the `<stem>.qml` QGIS would load for it) after
    resolving links and `.`: an output equal to an input, inside an input folder, or a folder that holds
    an input (or the working directory) is a usage error (exit 2), with or without `--overwrite`.
 2. **`--overwrite` replaces only what cfipt wrote.** An existing output is an error without it; with
@@ -9,7 +10,9 @@
    `cfipt_cli.io.output_kinds`): a scene folder (`scene.json`), a model folder (`model.json`), a GeoTIFF
    tagged by cfipt, a PNG whose Software chunk says cfipt, an evaluation report (JSON / CSV / Markdown
    as cfipt writes them), a sample of `cfipt sample` (its points, design and style), or an empty file or
-   folder. Anything else is refused even with `--overwrite`.
+   folder. Anything else is refused even with `--overwrite`. The QGIS style written beside a class
+   raster (`OutputKind.style`) is an output of its own here: a `<stem>.qml` that is not cfipt's is
+   refused before any work, even with `--overwrite`.
 3. **One run per output.** `locked_outputs` takes an OS lock (`fcntl.flock`) on a lock file beside
    each output (`.NAME.lock`) for the whole run; a second run on the same output fails at once with one
    line. The lock dies with its process, so a `kill -9` never leaves a stale lock.
@@ -36,6 +39,8 @@ from cfipt_cli.errors import CfiptUsageError, OutputExistsError
 from cfipt_cli.io.files import resolved
 from cfipt_cli.io.output_kinds import (
     ALL_KINDS,
+    CLASS_MAP,
+    CLASS_STYLE,
     GEOTIFF,
     MODEL,
     PNG,
@@ -54,6 +59,8 @@ from cfipt_cli.io.output_locks import clean_leftovers, lock_path, locked_outputs
 
 __all__ = [
     "ALL_KINDS",
+    "CLASS_MAP",
+    "CLASS_STYLE",
     "GEOTIFF",
     "MODEL",
     "PNG",
@@ -71,6 +78,7 @@ __all__ = [
     "check_outputs",
     "check_replaceable",
     "clean_leftovers",
+    "expand_styles",
     "lock_path",
     "locked_outputs",
     "png_software",
@@ -93,9 +101,16 @@ class Output:
     kind: OutputKind
 
 
+def _style_path(path: Path) -> Path:
+    """The `.qml` QGIS loads as the default style of `path` (as `cfipt_cli.io.qgis_styles.style_path`)."""
+    return path.with_suffix(".qml")
+
+
 def _input_paths(path: Path) -> list[Path]:
     base = resolved(path)
     paths = [base, *(Path(str(base) + ext) for ext in OUTPUT_SIDECARS)]
+    if base.suffix.lower() != ".qml":
+        paths.append(_style_path(base))
     for ext in INPUT_SIDECARS.get(base.suffix.lower(), ()):
         paths.append(base.with_suffix(ext))
     return paths
@@ -103,7 +118,20 @@ def _input_paths(path: Path) -> list[Path]:
 
 def _output_paths(output: Output) -> list[Path]:
     base = resolved(output.path)
-    return [base] if output.kind.folder else [base, *(Path(str(base) + ext) for ext in OUTPUT_SIDECARS)]
+    if output.kind.folder:
+        return [base]
+    styles = [_style_path(base)] if output.kind.style is not None else []
+    return [base, *(Path(str(base) + ext) for ext in OUTPUT_SIDECARS), *styles]
+
+
+def expand_styles(outputs: Sequence[Output]) -> list[Output]:
+    """The outputs with, after each that writes a QGIS style beside it, that style as an output."""
+    expanded = []
+    for output in outputs:
+        expanded.append(output)
+        if output.kind.style is not None:
+            expanded.append(Output(_style_path(output.path), output.flag, output.kind.style))
+    return expanded
 
 
 def _overlaps(out: Path, other: Path) -> bool:
@@ -163,7 +191,7 @@ def check_outputs(
 ) -> None:
     """The whole policy before any work: no output over an input, existing outputs replaceable."""
     refuse_outputs_over_inputs(outputs, inputs)
-    for output in outputs:
+    for output in expand_styles(outputs):
         check_replaceable(output, overwrite)
 
 

@@ -65,7 +65,7 @@ def check_compatible(scene: Scene, info: ModelInfo, stack_count: int) -> None:
 def check_output_paths(outputs: PredictOutputs, scene: Scene, model_dir: Path | None) -> None:
     """The output policy (`cfipt_cli.io.outputs`): no output over an input, only cfipt's replaced."""
     named = [
-        ("--out", outputs.map_path, policy.GEOTIFF),
+        ("--out", outputs.map_path, policy.CLASS_MAP),
         ("--proba", outputs.proba_path, policy.GEOTIFF),
         ("--confidence", outputs.confidence_path, policy.GEOTIFF),
         ("--uncertainty", outputs.uncertainty_path, policy.GEOTIFF),

@@ -1,5 +1,5 @@
 """The outputs of a run, written by rank 0 from the parts: the GeoTIFFs (one block in memory at a time)
-with colour table, overviews and the CategoryNames sidecar, then the quicklook PNG, each under a
+with colour table, overviews and the class map's sidecars (CategoryNames, QGIS style), then the quicklook PNG, each under a
 temporary name renamed to its target at the end (`cfipt_cli.io.atomic`)."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def assemble(
                 if dst_unc is not None:
                     dst_unc.write(part["uncertainty"], 1, window=window)
             mapio.finish_class_map(dst_map, classes)
-        mapio.write_category_names(tmp[outputs.map_path], classes)
+        mapio.write_class_sidecars(tmp[outputs.map_path], classes)
     return {i: int(counts[i]) for i in classes.ids}
 
 

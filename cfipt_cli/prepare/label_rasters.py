@@ -1,7 +1,8 @@
 """From the labelled pixels of the windowed pass to the class table, the split and the label rasters.
 
 train_labels.tif and test_labels.tif are written window by window from the sorted flat indices of the
-split, with the class table's colour map and a `.aux.xml` of category names.
+split, with the class table's colour map, a `.aux.xml` of category names and a QGIS style
+(`train_labels.qml`, listing exactly the classes).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cfipt_cli.contracts.scene import TEST_LABELS_NAME, TRAIN_LABELS_NAME
 from cfipt_cli.errors import DataError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.gtiff import class_map_dtype, geotiff_profile
+from cfipt_cli.io.mapio import write_class_sidecars
 from cfipt_cli.io.rasters import Grid, iter_windows, window_slices
 from cfipt_cli.log import get_logger
 from cfipt_cli.prepare.inputs import OpenedInputs
@@ -90,7 +92,7 @@ def _write_labels(
             block[rows[inside] - row_off, cols[inside] - col_off] = classes[lo:hi][inside]
             dst.write(block[None], window=window)
     if len(table):
-        table.write_aux_xml(path)
+        write_class_sidecars(path, table)
 
 
 def write_label_rasters(

@@ -2,7 +2,7 @@
 
 Outputs: the points (`--out`, layer "samples", fields POINT_FIELDS of the design contract), their
 design `<out>.design.json` (`cfipt_cli.contracts.sample_design`) and their QGIS style `<out stem>.qml`
-(QGIS's default style of the file, `cfipt_cli.sample.style`). All three are checked by
+(QGIS's default style of the file, `cfipt_cli.io.qgis_styles.points_qml`). All three are checked by
 the output policy before any work, written under the outputs' locks, each to a temporary name renamed
 at the end, so that a failure leaves no half-written sample.
 """
@@ -18,11 +18,11 @@ from cfipt_cli.contracts.sample_design import POINT_FIELDS, SampleDesign, Stratu
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.atomic import atomic_file
 from cfipt_cli.io.files import sha256_file
+from cfipt_cli.io.qgis_styles import SAMPLE_STYLE_MARK, points_qml
 from cfipt_cli.io.rasters import crs_label
 from cfipt_cli.io.vectors import write_driver, write_layer
 from cfipt_cli.sample.plan import DrawnSample, draw_sample
 from cfipt_cli.sample.request import SampleRequest
-from cfipt_cli.sample.style import qml_style
 
 LAYER = "samples"
 
@@ -74,7 +74,7 @@ def _design(request: SampleRequest, drawn: DrawnSample) -> SampleDesign:
 
 def _write(request: SampleRequest, drawn: DrawnSample, design: SampleDesign) -> None:
     """Points, style and design, each to a temporary name; the renames come after all are written."""
-    qml = qml_style(drawn.classes)
+    qml = points_qml(drawn.classes, "map_class", "reference", SAMPLE_STYLE_MARK)
     driver = write_driver(request.out)
     with contextlib.ExitStack() as stack:
         points_tmp = stack.enter_context(atomic_file(request.out, request.overwrite))

@@ -30,7 +30,7 @@ def _write_map(path, classes: ClassTable, ids: np.ndarray, co=None) -> None:
     with mapio.open_class_map(path, grid, classes, co) as dst:
         dst.write(ids, 1)
         mapio.finish_class_map(dst, classes)
-    mapio.write_category_names(path, classes)
+    mapio.write_class_sidecars(path, classes)
 
 
 def test_class_map_dtype_boundary():

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +100,16 @@ def test_predict_writes_map_proba_confidence_quicklook(folders, tmp_path, capsys
     assert sorted(p.name for p in out.iterdir()) == [
         "conf.tif",
         "map.png",
+        "map.qml",  # QGIS's default style of map.tif: a legend of exactly the classes
         "map.tif",
         "map.tif.aux.xml",
         "proba.tif",
+    ]
+    palette = ET.fromstring((out / "map.qml").read_text().split("\n", 2)[2]).iter("paletteEntry")
+    assert [(e.get("value"), e.get("label")) for e in palette] == [
+        ("2", "Grass"),
+        ("4", "Trees"),
+        ("6", "Roads"),
     ]
 
 

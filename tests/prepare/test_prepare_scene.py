@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -125,6 +126,11 @@ def test_label_rasters_are_disjoint_with_colours_and_names(prepared):
         assert int((test == c.id).sum()) == counts["test"][str(c.id)]
         assert cmap[c.id][:3] == c.colour
     assert ClassTable.from_aux_xml(scene.train_labels_path) == ClassTable.from_names(scene.classes.names)
+    for raster in (scene.train_labels_path, scene.test_labels_path):  # QGIS's default style of each
+        palette = ET.fromstring(raster.with_suffix(".qml").read_text().split("\n", 2)[2]).iter("paletteEntry")
+        assert [(e.get("value"), e.get("label")) for e in palette] == [
+            (str(c.id), c.name) for c in scene.classes
+        ]
 
 
 def test_window_size_does_not_change_the_scene(scene_files, tmp_path):
