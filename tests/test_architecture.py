@@ -29,7 +29,7 @@ FLOORS = {
     "predict": 3,
     "evaluate": 3,
     "sample": 3,
-    # floor 4: compositions of stages (a command that runs several stages in one process) go here
+    "suggest": 4,  # compositions of stages: predict's block stream + a selection
     "cli": 5,
     "testing": 6,
 }
@@ -197,6 +197,7 @@ def test_every_command_is_a_conversion_and_one_library_call() -> None:
         "predict",
         "evaluate",
         "sample",
+        "suggest",
     }
     heavy = []
     for module, node in commands:

@@ -10,7 +10,7 @@ import typer
 
 from cfipt_cli import __version__
 from cfipt_cli.cli.argv import hoist_verbosity, usage_line
-from cfipt_cli.cli.commands import evaluate, predict, prepare, sample, train
+from cfipt_cli.cli.commands import evaluate, predict, prepare, sample, suggest, train
 from cfipt_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CfiptError, from_model_error
 from cfipt_cli.log import configure_logging
 
@@ -66,6 +66,7 @@ app.command("train", no_args_is_help=True, epilog=_epilog("train"))(train.comman
 app.command("predict", no_args_is_help=True, epilog=_epilog("predict"))(predict.command)
 app.command("evaluate", no_args_is_help=True, epilog=_epilog("evaluate"))(evaluate.command)
 app.command("sample", no_args_is_help=True, epilog=_epilog("sample"))(sample.command)
+app.command("suggest", no_args_is_help=True, epilog=_epilog("suggest"))(suggest.command)
 
 
 def _fail(exc: CfiptError) -> NoReturn:

@@ -2,7 +2,8 @@
 cfipt's own outputs: a scene folder (`scene.json`), a model folder (`model.json`), a GeoTIFF tagged by
 cfipt, a PNG whose Software chunk says cfipt, an evaluation report (JSON / CSV / Markdown as cfipt
 writes them), a validation sample of `cfipt sample` (points with a design sidecar, the design, the QGIS
-style), and the QGIS style beside a class raster. Part of the output policy, `cfipt_cli.io.outputs`.
+style), the suggestions of `cfipt suggest` (points with a record sidecar, their QGIS style), and the
+QGIS style beside a class raster. Part of the output policy, `cfipt_cli.io.outputs`.
 
 A kind may name the `style` it writes beside it (`<stem>.qml`, QGIS's default style of the file): the
 policy then treats that file as part of the output (never over an input, only cfipt's replaced).
@@ -16,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cfipt_cli.io.qgis_styles import CLASS_STYLE_MARK, SAMPLE_STYLE_MARK
+from cfipt_cli.io.qgis_styles import CLASS_STYLE_MARK, SAMPLE_STYLE_MARK, SUGGESTIONS_STYLE_MARK
 
 PNG_SOFTWARE = "cfipt"  # the PNG tEXt "Software" value starts with it (`mapio.png_metadata`)
 # The sidecar of a sample's points and its format (`cfipt_cli.contracts.sample_design` uses these).
 SAMPLE_DESIGN_SUFFIX = ".design.json"
 SAMPLE_DESIGN_FORMAT = "cfipt-sample-design"
+# The record beside the points of `cfipt suggest` and its format.
+SUGGESTIONS_SUFFIX = ".suggest.json"
+SUGGESTIONS_FORMAT = "cfipt-suggestions"
 
 
 def _json_format(path: Path) -> str | None:
@@ -134,7 +138,18 @@ SAMPLE_POINTS = OutputKind(
     False,
     lambda p: p.is_file() and SAMPLE_DESIGN.recognise(p.with_name(p.name + SAMPLE_DESIGN_SUFFIX)),
 )
+SUGGESTIONS_RECORD = OutputKind(
+    "record of cfipt suggest", False, lambda p: _json_format(p) == SUGGESTIONS_FORMAT
+)
+SUGGESTIONS = OutputKind(
+    "suggestions of cfipt suggest (points with a .suggest.json record)",
+    False,
+    lambda p: p.is_file() and SUGGESTIONS_RECORD.recognise(p.with_name(p.name + SUGGESTIONS_SUFFIX)),
+)
 SAMPLE_STYLE = OutputKind("QGIS style of cfipt sample", False, lambda p: _first_line(p) == SAMPLE_STYLE_MARK)
+SUGGESTIONS_STYLE = OutputKind(
+    "QGIS style of cfipt suggest", False, lambda p: _first_line(p) == SUGGESTIONS_STYLE_MARK
+)
 REPORT_KINDS = {".json": REPORT_JSON, ".csv": REPORT_CSV, ".md": REPORT_MD, ".png": PNG}
 ALL_KINDS = (
     SCENE,
@@ -148,4 +163,7 @@ ALL_KINDS = (
     SAMPLE_POINTS,
     SAMPLE_STYLE,
     CLASS_STYLE,
+    SUGGESTIONS_RECORD,
+    SUGGESTIONS,
+    SUGGESTIONS_STYLE,
 )

@@ -12,7 +12,8 @@ provider the base name is that of the file path of the layer's URI (`|layername=
   are not drawn. Written with the raster's other sidecars by `mapio.write_class_sidecars`.
 - `points_qml`: points coloured by a class-name field in the class colours (a white ring inside a dark
   one, so that a point stays visible over a map of the same colour), and an editable field with a
-  drop-down of the class names, so that labelling a point is a pick from a list (`cfipt sample`).
+  drop-down of the class names, so that labelling a point is a pick from a list (`cfipt sample`,
+  `cfipt suggest`).
 
 Each document opens with a mark comment (`SAMPLE_STYLE_MARK`, `CLASS_STYLE_MARK`), by which
 `--overwrite` knows it (`cfipt_cli.io.output_kinds`).
@@ -28,6 +29,7 @@ from cfipt_cli.io.classes import ClassTable, colour_hex
 # The comments that open the styles cfipt writes, by which `--overwrite` knows them (`io.output_kinds`).
 SAMPLE_STYLE_MARK = "<!-- QGIS style of a cfipt sample -->"
 CLASS_STYLE_MARK = "<!-- QGIS style of a cfipt class raster -->"
+SUGGESTIONS_STYLE_MARK = "<!-- QGIS style of cfipt suggestions -->"
 DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
 # Each point is drawn in the class colour of its pixel, so the fill alone would vanish into the map
 # beneath it: a white ring inside a dark one sets it off over any class colour (checked in QGIS 3.22).

@@ -1,0 +1,213 @@
+"""`cfipt suggest` end to end on a tiny scene with a tiny random CF-IPT model: eligible, spread,
+uncertain, the rasters of an earlier predict reused, the points where QGIS expects them, bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from cfipt_cli.cli.app import main
+from cfipt_cli.contracts.scene import Scene
+from cfipt_cli.errors import CfiptUsageError, CheckpointError, DataError
+from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.predict.settings import PredictSettings
+from cfipt_cli.suggest.pipeline import run_suggest
+from cfipt_cli.suggest.request import EarlierPrediction, SuggestRequest
+from cfipt_cli.testing.model_folder import write_untrained_model
+from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
+
+TRANSFORM = Affine(3.0, 0.0, 600000.0, 0.0, -3.0, 5000000.0)
+CLASSES = [{"id": 3, "name": "Water"}, {"id": 5, "name": "Trees"}, {"id": 8, "name": "Roads"}]
+
+
+def _run(argv: list) -> int:
+    with pytest.raises(SystemExit) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the random backbone warns, by design
+        main([str(a) for a in argv])
+    return int(info.value.code or 0)
+
+
+def _read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suggest")
+    rng = np.random.default_rng(4)
+    h, w = 24, 30
+    stack = (rng.normal(size=(5, h, w)) * 3 + 10).astype(np.float32)
+    valid = rng.random((h, w)) > 0.1
+    stack[:, ~valid] = np.nan
+    truth = np.where(valid, rng.integers(0, 3, (h, w)), -1)
+    ids = np.array([3, 5, 8])
+    draw = rng.random((h, w))
+    train = np.where(valid & (draw < 0.1), ids[truth], 0).astype(np.uint8)
+    test = np.where(valid & (draw > 0.8), ids[truth], 0).astype(np.uint8)
+    classes = ClassTable.from_json(CLASSES)
+    hand = HandBuiltScene(
+        stack, ["hsi"] * 4 + ["lidar"], classes, "EPSG:32633", TRANSFORM, valid, (train, test)
+    )
+    scene = write_test_scene(root / "scene", hand)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = write_untrained_model(
+            root / "model",
+            Scene.open(scene),
+            {"clip_model": "cfipt-tiny", "n_prompt": 2, "depth": 2, "patch_size": 5},
+        )
+    maps = root / "predicted"
+    maps.mkdir()
+    argv = ["predict", scene, "--model", model, "--device", "cpu", "--block-size", "8", "-q"]
+    assert (
+        _run(
+            [
+                *argv,
+                "--out",
+                maps / "map.tif",
+                "--proba",
+                maps / "proba.tif",
+                "--uncertainty",
+                maps / "unc.tif",
+            ]
+        )
+        == 0
+    )
+    return root, scene, model, maps
+
+
+def _request(folders, out: Path, **options) -> SuggestRequest:
+    _, scene, model, _ = folders
+    # the blocks (and so the batches) of the predict above: the model's results are then bit-identical
+    settings = PredictSettings(block_size=8)
+    return SuggestRequest(scene, model, out, options.pop("n", 12), device="cpu", settings=settings, **options)
+
+
+def test_suggestions_are_eligible_spread_and_uncertain(folders, tmp_path):
+    _, scene, _, maps = folders
+    summary = run_suggest(_request(folders, tmp_path / "s.gpkg", min_distance=3))
+    points = gpd.read_file(tmp_path / "s.gpkg")
+    rows, cols = points["row"].to_numpy(), points["col"].to_numpy()
+    train, test = _read(scene / "train_labels.tif")[0], _read(scene / "test_labels.tif")[0]
+    valid = _read(scene / "mask.tif")[0] == 1
+    assert len(points) == 12 == summary["suggested"]
+    assert (train[rows, cols] == 0).all() and (test[rows, cols] == 0).all() and valid[rows, cols].all()
+    gaps = np.maximum(np.abs(rows[:, None] - rows[None]), np.abs(cols[:, None] - cols[None]))
+    assert (gaps[~np.eye(len(rows), dtype=bool)] >= 3).all()
+    unc = _read(maps / "unc.tif")[0]  # the same model's entropy, from predict
+    np.testing.assert_allclose(points["uncertainty"], unc[rows, cols], atol=1e-6)
+    eligible = valid & (train == 0) & (test == 0)
+    assert points["uncertainty"].iloc[0] == pytest.approx(unc[eligible].max())
+    assert points["uncertainty"].mean() > np.mean(unc[eligible])
+    assert list(points["rank"]) == list(range(1, 13)) and (np.diff(points["uncertainty"]) <= 0).all()
+    mapped = _read(maps / "map.tif")[0]
+    names = {c["id"]: c["name"] for c in CLASSES}
+    assert list(points["map_class"]) == [names[int(i)] for i in mapped[rows, cols]]
+    assert set(points["map_class"]) == set(names[int(i)] for i in np.unique(mapped[eligible]))  # every class
+    xs, ys = TRANSFORM * (cols + 0.5, rows + 0.5)
+    np.testing.assert_allclose(points.geometry.x, xs) and np.testing.assert_allclose(points.geometry.y, ys)
+    assert points.crs.to_epsg() == 32633
+    assert (points["class"] == "").all()  # the empty field to fill in
+    style = (tmp_path / "s.qml").read_text()
+    assert 'name="class"' in style and 'attr="map_class"' in style and "Trees" in style
+
+
+def test_the_rasters_of_an_earlier_predict_give_the_same_suggestions(folders, tmp_path):
+    _, _, _, maps = folders
+    ran = gpd.read_file(tmp_path / "a.gpkg") if run_suggest(_request(folders, tmp_path / "a.gpkg")) else None
+    run_suggest(_request(folders, tmp_path / "b.gpkg", earlier=EarlierPrediction(proba=maps / "proba.tif")))
+    run_suggest(
+        _request(
+            folders,
+            tmp_path / "c.gpkg",
+            earlier=EarlierPrediction(map_path=maps / "map.tif", uncertainty=maps / "unc.tif"),
+        )
+    )
+    from_proba, from_map = gpd.read_file(tmp_path / "b.gpkg"), gpd.read_file(tmp_path / "c.gpkg")
+    for other in (from_proba, from_map):
+        assert list(other["row"]) == list(ran["row"]) and list(other["col"]) == list(ran["col"])
+        assert list(other["map_class"]) == list(ran["map_class"])
+    np.testing.assert_array_equal(from_proba["probability"], ran["probability"])
+    assert from_map["probability"].isna().all()  # a map and an uncertainty raster hold no probability
+
+
+def test_a_validation_sample_is_never_suggested(folders, tmp_path):
+    first = (
+        gpd.read_file(tmp_path / "x.gpkg") if run_suggest(_request(folders, tmp_path / "x.gpkg")) else None
+    )
+    first.iloc[:4][["geometry"]].to_file(tmp_path / "sample.gpkg")
+    run_suggest(_request(folders, tmp_path / "y.gpkg", exclude_samples=(tmp_path / "sample.gpkg",)))
+    second = gpd.read_file(tmp_path / "y.gpkg")
+    taken = set(zip(first["row"].iloc[:4], first["col"].iloc[:4], strict=True))
+    assert not taken & set(zip(second["row"], second["col"], strict=True))
+
+
+def test_more_than_the_eligible_pixels_is_refused_with_their_number(folders, tmp_path):
+    _, scene, _, _ = folders
+    valid = _read(scene / "mask.tif")[0] == 1
+    labelled = (_read(scene / "train_labels.tif")[0] > 0) | (_read(scene / "test_labels.tif")[0] > 0)
+    eligible = int((valid & ~labelled).sum())
+    with pytest.raises(DataError, match=f"more than the {eligible} eligible pixels"):
+        run_suggest(_request(folders, tmp_path / "s.gpkg", n=eligible + 1))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_of_other_bands_is_refused(folders, tmp_path):
+    _, scene, _, _ = folders
+    meta = Scene.open(scene)
+    other = write_untrained_model(
+        tmp_path / "m2",
+        meta,
+        {"clip_model": "cfipt-tiny", "n_prompt": 2, "depth": 2, "patch_size": 5},
+    )
+    import json
+
+    doc = json.loads((other / "model.json").read_text())
+    doc["band_layout"] = ["hsi"] * 4 + ["sar"]
+    doc["band_roles"] = {"hsi": 4, "aux": 1, "lidar": 0, "sar": 1}
+    (other / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="was trained on 4 hsi \\+ 1 sar bands but scene"):
+        run_suggest(SuggestRequest(scene, other, tmp_path / "s.gpkg", 5, device="cpu"))
+    assert not (tmp_path / "s.gpkg").exists()
+
+
+def test_bad_options_are_one_line_usage_errors(folders, tmp_path):
+    _, scene, model, maps = folders
+    with pytest.raises(CfiptUsageError, match="-n must be at least 1"):
+        SuggestRequest(scene, model, tmp_path / "s.gpkg", 0)
+    with pytest.raises(CfiptUsageError, match="--uncertainty needs --map"):
+        EarlierPrediction(uncertainty=maps / "unc.tif")
+    with pytest.raises(CfiptUsageError, match="holds the entropy measure, not margin"):
+        run_suggest(
+            _request(
+                folders,
+                tmp_path / "s.gpkg",
+                measure="margin",
+                earlier=EarlierPrediction(map_path=maps / "map.tif", uncertainty=maps / "unc.tif"),
+            )
+        )
+    assert _run(["suggest", scene, "--model", model, "--out", tmp_path / "s.gpkg", "-n", "0"]) == 2
+    assert not (tmp_path / "s.gpkg").exists()
+
+
+def test_cli_writes_points_record_and_style_and_overwrite_replaces_only_its_own(folders, tmp_path):
+    _, scene, model, _ = folders
+    out = tmp_path / "s.gpkg"
+    argv = ["suggest", scene, "--model", model, "--out", out, "-n", 6, "--device", "cpu", "-q"]
+    assert _run(argv) == 0
+    assert out.exists() and (tmp_path / "s.gpkg.suggest.json").exists() and (tmp_path / "s.qml").exists()
+    assert _run(argv) == 1  # exists: refused without --overwrite
+    assert _run([*argv, "--overwrite"]) == 0
+    foreign = tmp_path / "f.gpkg"
+    gpd.read_file(out).to_file(foreign)  # a user's own file of points, no record
+    before = foreign.read_bytes()
+    mine = ["suggest", scene, "--model", model, "--out", foreign, "-n", 6, "--device", "cpu", "--overwrite"]
+    assert _run(mine) == 1
+    assert foreign.read_bytes() == before and not (tmp_path / "f.gpkg.suggest.json").exists()
