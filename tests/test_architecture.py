@@ -2,7 +2,7 @@
 
 Floors, bottom to top: `models` (the network, no file or GIS code) stands alone; in `cfipt_cli`, the base
 modules (`errors`, `log`), then the shared mechanisms (`io`, `compute`), the folder contracts between
-stages (`contracts`), the stages (`prepare`, `train`, `predict`, `evaluate`, `sample`), the compositions
+stages (`contracts`), the stages (`prepare`, `train`, `predict`, `evaluate`, `sample`, `regularize`), the compositions
 of stages (commands that run several stages in one process), the command line (`cli`), and `testing`
 (synthetic data for tests, the demo and benchmarks). A module imports only from its own
 package or from lower floors: no stage imports another stage, no shared floor imports a stage.
@@ -29,6 +29,7 @@ FLOORS = {
     "predict": 3,
     "evaluate": 3,
     "sample": 3,
+    "regularize": 3,
     "suggest": 4,  # compositions of stages: predict's block stream + a selection
     "cli": 5,
     "testing": 6,
@@ -198,6 +199,7 @@ def test_every_command_is_a_conversion_and_one_library_call() -> None:
         "evaluate",
         "sample",
         "suggest",
+        "regularize",
     }
     heavy = []
     for module, node in commands:

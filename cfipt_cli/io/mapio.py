@@ -135,13 +135,19 @@ def tag_product(dst: Any, product: str) -> None:
 
 
 def open_class_map(
-    path: str | Path, grid: Grid, classes: ClassTable, creation_options: Mapping[str, str] | None
+    path: str | Path,
+    grid: Grid,
+    classes: ClassTable,
+    creation_options: Mapping[str, str] | None,
+    nodata: int = MAP_NODATA,
 ) -> Any:
-    """Create the class map (one band of class ids, nodata 0) for writing; returns the rasterio dataset."""
+    """Create the class map (one band of class ids, nodata 0 unless told) for writing; returns the
+    rasterio dataset. Its type holds every class id and the nodata value (`class_map_dtype`)."""
     import rasterio
 
-    options = class_map_options(creation_options, classes.max_id)
-    profile = _profile(grid, class_map_dtype(classes.max_id), 1, MAP_NODATA, options)
+    top = max(classes.max_id, nodata)
+    options = class_map_options(creation_options, top)
+    profile = _profile(grid, class_map_dtype(top), 1, nodata, options)
     dst = rasterio.open(path, "w", **profile)
     dst.set_band_description(1, "class id")
     tag_product(dst, "class map")

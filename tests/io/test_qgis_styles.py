@@ -3,8 +3,6 @@ classes; the style lands atomically beside the raster; the output policy knows i
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -22,6 +20,7 @@ from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.output_locks import clean_leftovers
 from cfipt_cli.io.qgis_styles import CLASS_STYLE_MARK, points_qml, raster_qml, style_path
 from cfipt_cli.io.rasters import Grid
+from cfipt_cli.testing.qgis_probe import has_qgis, qgis_legend
 
 CLASSES = ClassTable.from_json(
     [
@@ -30,7 +29,6 @@ CLASSES = ClassTable.from_json(
         {"id": 9, "name": "Road", "colour": "#808080"},
     ]
 )
-SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _palette(qml: str) -> list[tuple[str, str, str]]:
@@ -142,47 +140,11 @@ def test_the_points_style_colours_by_one_field_and_edits_another() -> None:
 
 
 # ------------------------------------------------------------------------------------ a real QGIS
-PROBE = """
-import json, os, sys
-from qgis.core import QgsApplication, QgsRasterLayer
-app = QgsApplication([], False)
-app.initQgis()
-layer = QgsRasterLayer(sys.argv[1], "map")
-renderer = layer.renderer()
-print(json.dumps({
-    "valid": layer.isValid(),
-    "type": renderer.type(),
-    "legend": [[label, colour.name()] for label, colour in renderer.legendSymbologyItems()],
-}), flush=True)
-os._exit(0)  # QGIS 3.22 may crash in its exit handlers; the answer is out
-"""
-
-
-def _has_qgis() -> bool:
-    if not Path(SYSTEM_PYTHON).exists():
-        return False
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    done = subprocess.run(
-        [SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True, env=env, timeout=120
-    )
-    return done.returncode == 0
-
-
-def qgis_legend(raster: Path) -> dict[str, object]:
-    """What a real QGIS shows for `raster` opened with its default style."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["QT_QPA_PLATFORM"] = "offscreen"
-    done = subprocess.run(
-        [SYSTEM_PYTHON, "-c", PROBE, str(raster)], capture_output=True, text=True, env=env, timeout=300
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, done.stderr
-    return json.loads(lines[-1])
-
-
-@pytest.mark.skipif(not _has_qgis(), reason="no QGIS for /usr/bin/python3 (CI has none)")
+@pytest.mark.skipif(not has_qgis(), reason="no QGIS for /usr/bin/python3 (CI has none)")
 def test_map_opens_in_qgis_with_a_legend_of_exactly_its_classes(tmp_path: Path) -> None:
     _write_map(tmp_path / "map.tif", _ids())
     shown = qgis_legend(tmp_path / "map.tif")
     assert shown["valid"] and shown["type"] == "paletted"
     assert shown["legend"] == [[c.name, "#{:02x}{:02x}{:02x}".format(*c.colour)] for c in CLASSES]
+    (tmp_path / "map.qml").unlink()  # without the style, QGIS lists the GeoTIFF's 256 palette entries
+    assert len(qgis_legend(tmp_path / "map.tif")["legend"]) == 256
