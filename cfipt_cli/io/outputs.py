@@ -115,7 +115,7 @@ def _style_path(path: Path) -> Path:
 def _input_paths(path: Path) -> list[Path]:
     base = resolved(path)
     paths = [base, *(Path(str(base) + ext) for ext in OUTPUT_SIDECARS)]
-    if base.suffix.lower() != ".qml":
+    if base.suffix.lower() != ".qml" and not base.is_dir():  # a folder has no QGIS style beside it
         paths.append(_style_path(base))
     for ext in INPUT_SIDECARS.get(base.suffix.lower(), ()):
         paths.append(base.with_suffix(ext))

@@ -75,13 +75,18 @@ def test_a_failed_write_leaves_no_style_and_no_temporary(tmp_path: Path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_killed_runs_temporary_style_is_removed_by_the_next_run(tmp_path: Path) -> None:
+def test_a_killed_runs_temporary_style_is_removed_and_a_moved_one_restored(tmp_path: Path) -> None:
     done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True)
     dead = int(done.stdout)  # the pid of a process that has exited
     leftover = tmp_path / f".map.tmp-{dead}-abc123.qml"
     leftover.write_text(raster_qml(CLASSES))
+    moved = tmp_path / f".map.qml.old-{dead}"  # moved aside by a run killed during its final renames
+    moved.write_text(raster_qml(CLASSES))
+    foreign = tmp_path / f".notes.qml.old-{dead}"  # not beside this output: left alone
+    foreign.write_text("mine")
     clean_leftovers(tmp_path / "map.tif")
-    assert not leftover.exists()
+    assert not leftover.exists() and not moved.exists() and foreign.exists()
+    assert (tmp_path / "map.qml").read_text() == raster_qml(CLASSES)  # put back
 
 
 def _class_map(path: Path) -> policy.Output:
@@ -124,6 +129,8 @@ def test_a_style_never_goes_over_an_inputs_style(tmp_path: Path) -> None:
             False,
         )
     policy.check_outputs([_class_map(tmp_path / "clean.tif")], [("map", tmp_path / "map.tif")], False)
+    (tmp_path / "scene").mkdir()  # a folder input has no style: scene.tif beside it is fine
+    policy.check_outputs([_class_map(tmp_path / "scene.tif")], [("scene folder", tmp_path / "scene")], False)
 
 
 def test_the_points_style_colours_by_one_field_and_edits_another() -> None:
