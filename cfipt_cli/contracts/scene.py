@@ -106,7 +106,7 @@ class SplitRecord:
     """How the labelled pixels were split (`cfipt_cli.prepare.split`)."""
 
     mode: str
-    train_per_class: int
+    train_per_class: int | str  # or "all": every labelled pixel of the training labels trains
     seed: int
     patch_size: int
     block_size: int | None  # blocks mode only

@@ -20,7 +20,8 @@ from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.files import sha256_file
 from cfipt_cli.io.rasters import RasterSource, crs_label
 from cfipt_cli.prepare.inputs import OpenedInputs
-from cfipt_cli.prepare.labels import LabelSource
+from cfipt_cli.prepare.labels import LabelSource, VectorLabels
+from cfipt_cli.prepare.merged_labels import label_parts
 from cfipt_cli.prepare.request import CheckedRequest
 from cfipt_cli.prepare.split import SplitResult
 from cfipt_cli.prepare.stack import PassResult
@@ -46,14 +47,14 @@ def _raster_input(role: str, source: RasterSource, resampling: str) -> RasterInp
 
 
 def _label_input(role: str, labels: LabelSource, checked: CheckedRequest) -> LabelInput:
-    vector = labels.kind == "vector"
+    vector = isinstance(labels, VectorLabels)
     options = checked.request.labels
     return LabelInput(
         role=role,
         path=str(labels.path.resolve()),
         sha256=sha256_file(labels.path),
         format=labels.kind,
-        field=options.label_field if vector else None,
+        field=labels.field if isinstance(labels, VectorLabels) else None,
         all_touched=options.all_touched if vector else None,
         resampling="rasterize" if vector else "nearest",
     )
@@ -65,8 +66,8 @@ def _sources(inputs: OpenedInputs, checked: CheckedRequest) -> tuple[RasterInput
     for a in inputs.aux:
         used = "none" if a.aligned.direct else checked.resampling.name
         sources.append(_raster_input(a.role, a.source, used))
-    if inputs.labels is not None:
-        sources.append(_label_input("labels", inputs.labels, checked))
+    if inputs.labels is not None:  # one entry per --labels file
+        sources += [_label_input("labels", part, checked) for part in label_parts(inputs.labels)]
     if inputs.test_labels is not None:
         sources.append(_label_input("test_labels", inputs.test_labels, checked))
     return tuple(sources)

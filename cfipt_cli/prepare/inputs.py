@@ -16,6 +16,7 @@ from cfipt_cli.io.rasters import Grid, RasterSource, open_raster
 from cfipt_cli.io.vectors import is_vector
 from cfipt_cli.log import get_logger
 from cfipt_cli.prepare.labels import LabelSource, open_labels
+from cfipt_cli.prepare.merged_labels import merge_labels
 from cfipt_cli.prepare.request import CheckedRequest
 
 log = get_logger(__name__)
@@ -77,27 +78,43 @@ def _name_map(user_table: ClassTable | None, train: LabelSource | None) -> dict[
     return {name: i for i, name in train.names.items()} if train is not None else None
 
 
-def _open_label_source(
-    stack: ExitStack,
-    path: str | Path | None,
-    grid: Grid,
-    checked: CheckedRequest,
-    user_table: ClassTable | None,
-    train: LabelSource | None,
+def _open_test_labels(
+    stack: ExitStack, checked: CheckedRequest, grid: Grid, user_table: ClassTable | None, train: LabelSource
 ) -> LabelSource | None:
-    """The training labels (`train` None, strict) or the test labels named like the training ones."""
-    if path is None:
+    """The test labels, named like the training ones; unknown names are dropped (not strict)."""
+    options = checked.request.labels
+    if options.test_labels is None:
         return None
-    options, mat_keys = checked.request.labels, checked.request.inputs.mat_keys
-    is_test = train is not None
-    if not is_vector(path) and options.label_field and not is_test:
-        log.info("--label-field is ignored for the label raster %s", path)
-    name_map = _name_map(user_table, train)  # train is None for the training labels themselves
     source = open_labels(
-        path, grid, options.label_field, options.all_touched, name_map, strict=not is_test, mat_keys=mat_keys
+        options.test_labels,
+        grid,
+        options.field_of_vector(-1),
+        options.all_touched,
+        _name_map(user_table, train),
+        strict=False,
+        mat_keys=checked.request.inputs.mat_keys,
     )
     stack.callback(source.close)
     return source
+
+
+def _open_training_labels(
+    stack: ExitStack, checked: CheckedRequest, grid: Grid, user_table: ClassTable | None
+) -> LabelSource | None:
+    """The training labels: each --labels file, merged into one source by class name (`merged_labels`)."""
+    options, mat_keys = checked.request.labels, checked.request.inputs.mat_keys
+    name_map = _name_map(user_table, None)
+    parts: list[LabelSource] = []
+    for path in options.label_files():
+        vector = is_vector(path)
+        if not vector and options.label_field:
+            log.info("--label-field is ignored for the label raster %s", path)
+        k = sum(map(is_vector, options.label_files()[: len(parts)]))  # vector layers before this one
+        field = options.field_of_vector(k) if vector else None
+        source = open_labels(path, grid, field, options.all_touched, name_map, strict=True, mat_keys=mat_keys)
+        stack.callback(source.close)
+        parts.append(source)
+    return merge_labels(parts, user_table is not None) if parts else None
 
 
 def open_inputs(stack: ExitStack, checked: CheckedRequest, user_table: ClassTable | None) -> OpenedInputs:
@@ -106,7 +123,7 @@ def open_inputs(stack: ExitStack, checked: CheckedRequest, user_table: ClassTabl
     Raises:
         DataError: an unreadable input, or one that cannot be placed on the HSI grid.
     """
-    inputs, labels = checked.request.inputs, checked.request.labels
+    inputs = checked.request.inputs
     hsi = open_raster(inputs.hsi, "hsi", inputs.hsi_nodata, inputs.mat_keys)
     stack.callback(hsi.close)
     grid = hsi.grid
@@ -116,6 +133,6 @@ def open_inputs(stack: ExitStack, checked: CheckedRequest, user_table: ClassTabl
         ),
         *_open_aux(stack, grid, "sar", inputs.sar, inputs.sar_nodata, inputs.mat_keys, checked.resampling),
     ]
-    train = _open_label_source(stack, labels.labels, grid, checked, user_table, None)
-    test = _open_label_source(stack, labels.test_labels, grid, checked, user_table, train)
+    train = _open_training_labels(stack, checked, grid, user_table)
+    test = _open_test_labels(stack, checked, grid, user_table, train) if train is not None else None
     return OpenedInputs(hsi, aux, train, test)

@@ -21,6 +21,7 @@ from cfipt_cli.io.rasters import Grid, iter_windows, window_slices
 from cfipt_cli.log import get_logger
 from cfipt_cli.prepare.inputs import OpenedInputs
 from cfipt_cli.prepare.labels import LabelSource, build_class_table
+from cfipt_cli.prepare.merged_labels import MergedLabels
 from cfipt_cli.prepare.split import SplitParams, SplitResult, split_pixels
 from cfipt_cli.prepare.stack import SMALL_OPTIONS, LabelPixels, PassResult
 
@@ -63,11 +64,14 @@ def classes_and_split(
     """The class table and the split of the labelled pixels; empty both for a scene without labels.
 
     Raises:
-        DataError: a class without any labelled pixel inside the valid footprint.
+        DataError: a class without any labelled pixel inside the valid footprint; two label files
+            giving a pixel different classes.
     """
     no_index, no_class = np.zeros(0, np.int64), np.zeros(0, np.uint16)
     if inputs.labels is None:
         return ClassTable([]), SplitResult(no_index, no_class, no_index, no_class)
+    if isinstance(inputs.labels, MergedLabels):
+        inputs.labels.check_conflicts()
     index, classes = result.train.arrays()
     table = _class_table(inputs.labels, result.train, classes, user_table)
     test = _test_pixels(result.test, table) if inputs.test_labels is not None else (None, None)

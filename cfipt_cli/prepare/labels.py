@@ -204,7 +204,11 @@ def open_vector_labels(
         raise DataError(f"{file_path.name} has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:XXXX) and retry")
     gdf, skipped = labelled_features(gdf, label_field)
     if skipped:
-        log.warning("%s: %d features without geometry or class value are skipped", file_path.name, skipped)
+        log.warning(
+            "%s: %d features without geometry or with an empty class value are left out",
+            file_path.name,
+            skipped,
+        )
     if len(gdf) == 0:
         raise DataError(f"{file_path.name} holds no feature with a geometry and a {label_field!r} value")
     ids, names = _assign_ids(gdf[label_field], file_path, name_to_id, strict)

@@ -21,7 +21,11 @@ from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.coreg import parse_resampling
 from cfipt_cli.io.creation_options import LOSSLESS_CODECS, lossy_options, validate_creation_options
 from cfipt_cli.io.rasters import DEFAULT_WINDOW
-from cfipt_cli.prepare.split import SplitParams
+from cfipt_cli.io.vectors import is_vector
+from cfipt_cli.log import get_logger
+from cfipt_cli.prepare.split import ALL, SplitParams
+
+log = get_logger(__name__)
 
 MIN_WINDOW = 16
 
@@ -48,15 +52,38 @@ class SceneInputs:
 
 @dataclass(frozen=True)
 class LabelOptions:
-    """The labels: training labels (vector layer or label raster, 0 = unlabelled), an optional
-    independent test set of the same kind, the attribute of a vector layer holding class names or
-    ids, whether a polygon burns every pixel it touches, and a CSV/JSON file naming the classes."""
+    """The labels: training labels (one or several files, each a vector layer or a label raster,
+    0 = unlabelled), an optional independent test set, the attribute of the vector layers holding class
+    names or ids, whether a polygon burns every pixel it touches, and a CSV/JSON file naming the classes.
 
-    labels: str | Path | None = None
-    label_field: str | None = None
+    `label_field`: one name for every vector layer, or one per vector layer of `labels` in their order
+    (label rasters take none); a vector `test_labels` layer takes the first.
+    """
+
+    labels: str | Path | Sequence[str | Path] | None = None
+    label_field: str | Sequence[str] | None = None
     test_labels: str | Path | None = None
     all_touched: bool = False
     class_names: str | Path | None = None
+
+    def label_files(self) -> list[str | Path]:
+        """The training label files, in the order given."""
+        if self.labels is None or isinstance(self.labels, (str, Path)):
+            return [] if self.labels is None else [self.labels]
+        return list(self.labels)
+
+    def field_names(self) -> list[str]:
+        """The --label-field names given, in order."""
+        if self.label_field is None or isinstance(self.label_field, str):
+            return [] if not self.label_field else [self.label_field]
+        return list(self.label_field)
+
+    def field_of_vector(self, k: int) -> str | None:
+        """The class field of the k-th vector layer of `labels` (0-based); -1 is the test labels."""
+        names = self.field_names()
+        if not names:
+            return None
+        return names[k] if len(names) > 1 and k >= 0 else names[0]
 
 
 @dataclass(frozen=True)
@@ -110,7 +137,7 @@ class PrepareRequest:
             ("HSI", self.inputs.hsi),
             *(("LiDAR", p) for p in self.inputs.lidar),
             *(("SAR", p) for p in self.inputs.sar),
-            ("labels", self.labels.labels),
+            *(("labels", p) for p in self.labels.label_files()),
             ("test labels", self.labels.test_labels),
             ("class-names file", self.labels.class_names),
         ]
@@ -134,8 +161,16 @@ def _check_combination(request: PrepareRequest) -> None:
     inputs, labels = request.inputs, request.labels
     if not inputs.lidar and not inputs.sar:
         raise CfiptUsageError("give at least one auxiliary source with --lidar and/or --sar")
-    if labels.test_labels is not None and labels.labels is None:
+    if labels.test_labels is not None and not labels.label_files():
         raise CfiptUsageError("--test-labels needs --labels (the training labels)")
+    n_fields, n_vectors = len(labels.field_names()), sum(map(is_vector, labels.label_files()))
+    if n_fields > 1 and n_fields != n_vectors:
+        raise CfiptUsageError(
+            f"{n_fields} --label-field given for {n_vectors} vector --labels file(s): give one for all, "
+            "or one per vector --labels file in their order"
+        )
+    if request.split.train_per_class == ALL and labels.test_labels is None and labels.label_files():
+        log.warning("--train-per-class all without --test-labels: the scene has no test pixels")
     if request.output.window_size < MIN_WINDOW:
         raise CfiptUsageError(f"the window size must be at least {MIN_WINDOW} pixels")
 

@@ -15,6 +15,9 @@ Modes:
 Small classes: a class with N or fewer labelled pixels would leave nothing to test, so half of its pixels
 (rounded down, at least one) train and the rest test, with a warning. With an independent test set
 (`--test-labels`) all of them train instead. Test pixels are never training pixels.
+
+`train_per_class` "all" (`ALL`): every labelled pixel of the training labels trains; the test pixels
+are then those of the independent test set only (none without one).
 """
 
 from __future__ import annotations
@@ -29,6 +32,17 @@ from cfipt_cli.log import get_logger
 log = get_logger(__name__)
 
 SPLIT_MODES = ("random", "blocks")
+ALL = "all"  # train_per_class: every labelled pixel trains
+
+
+def parse_train_per_class(text: str | int) -> int | str:
+    """`--train-per-class` as given: a positive integer, or "all"."""
+    if isinstance(text, int) or str(text).strip().lower() != ALL:
+        try:
+            return int(text)
+        except ValueError:
+            raise CfiptUsageError(f"--train-per-class {text!r}: give a number of pixels or 'all'") from None
+    return ALL
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,7 @@ class SplitParams:
     """
 
     mode: str = "random"
-    train_per_class: int = 40
+    train_per_class: int | str = 40  # or ALL
     seed: int = 0
     patch_size: int = 11
     block_size: int = 64
@@ -51,8 +65,11 @@ class SplitParams:
         """Raise CfiptUsageError on values out of range."""
         if self.mode not in SPLIT_MODES:
             raise CfiptUsageError(f"unknown split mode {self.mode!r}; use one of: {', '.join(SPLIT_MODES)}")
-        if self.train_per_class < 1:
-            raise CfiptUsageError("--train-per-class must be at least 1")
+        per_class = self.train_per_class
+        if per_class != ALL and (
+            not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1
+        ):
+            raise CfiptUsageError("--train-per-class must be at least 1 (or 'all')")
         if self.patch_size < 1:
             raise CfiptUsageError("--patch-size must be at least 1")
         if self.block_size < 1:
@@ -111,11 +128,14 @@ def _choose_training(
     order = _visit_order(index, width, params, rng)
     chosen = np.zeros(index.size, dtype=bool)
     small: dict[int, tuple[int, int]] = {}
+    if params.train_per_class == ALL:
+        return np.ones(index.size, dtype=bool), {}
+    per_class = int(params.train_per_class)
     ordered_classes = classes[order]
     for class_id in np.unique(classes).tolist():
         members = order[ordered_classes == class_id]
-        k = n_train_for(members.size, params.train_per_class, independent_test)
-        if members.size <= params.train_per_class:
+        k = n_train_for(members.size, per_class, independent_test)
+        if members.size <= per_class:
             small[int(class_id)] = (int(members.size), k)
         chosen[members[:k]] = True
     return chosen, small
@@ -174,7 +194,7 @@ def split_pixels(
                 int((~not_train).sum()),
             )
         cand_index, cand_class = cand_index[not_train], cand_class[not_train]
-    else:
+    else:  # nothing left to test when every pixel trains (`ALL`)
         cand_index, cand_class = index[~chosen], classes[~chosen]
     excluded = 0
     if params.mode == "blocks":

@@ -32,18 +32,20 @@ LidarOpt = Annotated[
 ]
 SarOpt = Annotated[PathList, typer.Option("--sar", help="SAR raster (repeatable).", metavar="FILE")]
 LabelsOpt = Annotated[
-    Path | None,
+    PathList,
     typer.Option(
         "--labels",
-        help="Training labels: vector layer (shp/gpkg/geojson) or label raster (0 = unlabelled).",
+        help="Training labels: vector layer (shp/gpkg/geojson) or label raster (0 = unlabelled); "
+        "repeatable, classes matched by name across the files.",
         metavar="FILE",
     ),
 ]
 LabelFieldOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--label-field",
-        help="Attribute of the vector labels holding class names or integer ids.",
+        help="Attribute of the vector labels holding class names or integer ids: once for every vector "
+        "layer, or once per vector --labels file in their order.",
         metavar="NAME",
     ),
 ]
@@ -53,7 +55,12 @@ TestLabelsOpt = Annotated[
 ]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Scene folder to write.", metavar="DIR")]
 TrainPerClassOpt = Annotated[
-    int, typer.Option("--train-per-class", help="Training pixels per class.", metavar="N")
+    str,
+    typer.Option(
+        "--train-per-class",
+        help="Training pixels per class, or 'all' (every --labels pixel trains; test with --test-labels).",
+        metavar="N|all",
+    ),
 ]
 SplitOpt = Annotated[
     str,
@@ -134,7 +141,7 @@ def command(
     label_field: LabelFieldOpt = None,
     test_labels: TestLabelsOpt = None,
     out: OutOpt = Path("scene"),
-    train_per_class: TrainPerClassOpt = 40,
+    train_per_class: TrainPerClassOpt = "40",
     seed: SeedOpt = 0,
     split: SplitOpt = "random",
     patch_size: PatchSizeOpt = 11,
@@ -160,13 +167,13 @@ def command(
     """
     from cfipt_cli.prepare.pipeline import prepare
     from cfipt_cli.prepare.request import LabelOptions, OutputOptions, PrepareRequest, SceneInputs
-    from cfipt_cli.prepare.split import SplitParams
+    from cfipt_cli.prepare.split import SplitParams, parse_train_per_class
 
     output = OutputOptions(out, parse_creation_options(co), overwrite, progress=sys.stderr.isatty())
     request = PrepareRequest(
         SceneInputs(hsi, lidar or [], sar or [], nodata, lidar_nodata, sar_nodata, mat_key or [], resampling),
-        LabelOptions(labels, label_field, test_labels, all_touched, class_names),
-        SplitParams(split, train_per_class, seed, patch_size, block_size),
+        LabelOptions(labels or None, label_field or None, test_labels, all_touched, class_names),
+        SplitParams(split, parse_train_per_class(train_per_class), seed, patch_size, block_size),
         output,
     )
     print_report(prepare(request), json_out, _print_table)
