@@ -9,7 +9,8 @@ Layout::
                           model_config (CFIPTConfig as a dict), classes (class table, logit k = k-th
                           entry), band_layout / band_roles, normalisation mean/std, patch_size,
                           train_config (resolved TrainConfig), scene (path, fingerprint, pixel counts),
-                          dropped_classes, summary (last epoch's figures)
+                          dropped_classes, summary (last epoch's figures), init_from (fine-tuned
+                          models only: the model started from, its weights' sha256, its classes)
       train_log.jsonl     one JSON record per completed epoch
       checkpoint/         resume state of the last completed epoch (`cfipt_cli.train.checkpoint`)
 
@@ -97,6 +98,12 @@ class ModelInfo(OpenedFolder):
     @property
     def epochs_done(self) -> int:
         return int(self.meta.get("epochs_done", 0))
+
+    @property
+    def init_from(self) -> dict[str, Any] | None:
+        """The model a fine-tuning run started from (path, sha256, classes); None when trained anew."""
+        value = self.meta.get("init_from")
+        return dict(value) if value is not None else None
 
     def check_scene(self, scene: Scene) -> None:
         """Fail with CheckpointError when `scene`'s bands are not the ones the model was trained on."""

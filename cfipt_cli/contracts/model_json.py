@@ -46,6 +46,8 @@ class ModelRecord:
         summary: the last epoch's log record ({} before the first).
         created: when the run began (None: now).
         run_summary: the summary of a finished run (None: the document has no such key).
+        init_from: the model a fine-tuning run started from: {"path", "sha256" of its
+            model.safetensors, "classes": its class table} (None: trained from scratch, no such key).
     """
 
     model_config: dict[str, Any]
@@ -61,6 +63,7 @@ class ModelRecord:
     summary: dict[str, Any]
     created: str | None = None
     run_summary: dict[str, Any] | None = None
+    init_from: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The `model.json` document (its "updated" time is now)."""
@@ -98,6 +101,8 @@ class ModelRecord:
             "dropped_classes": self.dropped_classes,
             "summary": self.summary,
         }
+        if self.init_from is not None:
+            document["init_from"] = self.init_from
         if self.run_summary is not None:
             document["run_summary"] = self.run_summary
         return document
@@ -141,6 +146,11 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> None:
     backbone.integer("init_seed", low=0)
     doc.string("status")
     doc.integer("epochs_done", low=0)
+    if meta.get("init_from") is not None:  # optional: fine-tuned models only
+        init = doc.sub("init_from")
+        init.string("path")
+        init.string("sha256")
+        init.class_table("classes")
 
 
 def _check_format_version(version: Any, root: Path) -> None:

@@ -26,8 +26,9 @@ from cfipt_cli.log import get_logger
 from cfipt_cli.train.checkpoint import read_checkpoint_state
 from cfipt_cli.train.config import TrainConfig
 from cfipt_cli.train.data import DEFAULT_CACHE_BYTES
+from cfipt_cli.train.init_from import check_init_request, check_init_source
 from cfipt_cli.train.output_rules import check_fresh_output, check_same_scene
-from cfipt_cli.train.trainer import Trainer
+from cfipt_cli.train.trainer import Trainer, model_config_for
 
 log = get_logger(__name__)
 
@@ -66,6 +67,7 @@ def train_model(
     progress: bool = False,
     on_epoch_end: EpochCallback | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train CF-IPT on a prepared scene and write the model folder `out`.
 
@@ -78,6 +80,7 @@ def train_model(
         progress: show a progress bar with loss and ETA on stderr.
         on_epoch_end: called with each epoch's log record once that epoch is saved.
         cache_bytes: keep the training patches in memory when they need at most this many bytes.
+        init_from: a trained model folder to start from (`init_from`); not with `resume`.
 
     Returns:
         A JSON-ready summary of the run.
@@ -86,23 +89,20 @@ def train_model(
         CfiptError subclasses: bad scene, bad options, device or weights unavailable, checkpoint
         problems, existing output; TrainingInterrupted on Ctrl-C after a completed epoch.
     """
+    check_init_request(init_from, resume)
     scene = Scene.open(scene_dir)
     out_path = Path(out)
+    init = None
     if resume:
-        info = modelio.read_model_info(out_path)
-        check_same_scene(out_path, scene)  # before the (slow) backbone is built
-        if info.complete and info.epochs_done >= config.epochs:
-            log.info("%s is already complete; nothing to resume", out_path)
-            return {
-                **info.meta.get("run_summary", {}),
-                "model": str(out_path),
-                "status": "complete",
-                "resumed_from_epoch": info.epochs_done,
-            }
+        done = _already_complete(out_path, scene, config)
+        if done is not None:
+            return done
     else:
         check_fresh_output(out_path, overwrite)
+        if init_from is not None:  # before the (slow) backbone is built
+            init = check_init_source(init_from, scene, model_config_for(config, scene, []))
     started = time.perf_counter()
-    trainer = Trainer(scene, out_path, config, cache_bytes)
+    trainer = Trainer(scene, out_path, config, cache_bytes, init)
     try:
         resumed_from = None
         if resume:
@@ -114,6 +114,21 @@ def train_model(
         return summary
     finally:
         trainer.close()
+
+
+def _already_complete(out: Path, scene: Scene, config: TrainConfig) -> dict[str, Any] | None:
+    """Checks of --resume before the backbone is built; the summary of a run that has nothing left."""
+    info = modelio.read_model_info(out)
+    check_same_scene(out, scene)
+    if not (info.complete and info.epochs_done >= config.epochs):
+        return None
+    log.info("%s is already complete; nothing to resume", out)
+    return {
+        **info.meta.get("run_summary", {}),
+        "model": str(out),
+        "status": "complete",
+        "resumed_from_epoch": info.epochs_done,
+    }
 
 
 def _run_epochs(

@@ -30,6 +30,7 @@ class TrainRequest:
         config_file: a TOML file of training settings, or None.
         given: the settings typed on the command line, by TrainConfig field name (they win over the file).
         resume: continue the unfinished run in `out` with its saved settings.
+        init_from: a trained model folder whose weights the run starts from (fine-tuning).
         overwrite: replace an existing model folder.
         progress: show a progress bar on stderr.
     """
@@ -41,6 +42,7 @@ class TrainRequest:
     resume: bool = False
     overwrite: bool = False
     progress: bool = False
+    init_from: Path | None = None
 
     def settings(self) -> TrainConfig:
         """The run's TrainConfig, validated: the saved one with --resume, else defaults < file < given."""
@@ -61,6 +63,8 @@ def run_training(request: TrainRequest) -> dict[str, Any]:
     inputs = [("scene folder", request.scene)]
     if request.config_file is not None:
         inputs.append(("--config file", request.config_file))
+    if request.init_from is not None:
+        inputs.append(("--init-from model", request.init_from))
     policy.refuse_outputs_over_inputs([output], inputs)
     if request.overwrite and not request.resume:  # without --overwrite, train_model words "exists"
         policy.check_replaceable(output, request.overwrite)
@@ -73,6 +77,7 @@ def run_training(request: TrainRequest) -> dict[str, Any]:
                 resume=request.resume,
                 overwrite=request.overwrite,
                 progress=request.progress,
+                init_from=request.init_from,
             )
         except gdal_errors() as exc:
             raise DataError(

@@ -31,6 +31,7 @@ from cfipt_cli.log import get_logger
 from cfipt_cli.train import data
 from cfipt_cli.train.checkpoint import read_checkpoint_state, restore_checkpoint, save_checkpoint
 from cfipt_cli.train.config import TrainConfig
+from cfipt_cli.train.init_from import InitSource
 
 if TYPE_CHECKING:
     import torch
@@ -86,7 +87,9 @@ class RunState:
 class Trainer:
     """One training run; `train_model` is its public face."""
 
-    def __init__(self, scene: Scene, out: Path, config: TrainConfig, cache_bytes: int):
+    def __init__(
+        self, scene: Scene, out: Path, config: TrainConfig, cache_bytes: int, init: InitSource | None = None
+    ):
         import torch
 
         from cfipt_cli.compute.devices import enable_tf32, resolve_amp, resolve_device
@@ -110,6 +113,9 @@ class Trainer:
         self.fingerprint = data.scene_fingerprint(scene)
         model_config = model_config_for(config, scene, self.pixels.classes.names)
         self.model: CFIPT = modelio.build_network(model_config, config.seed)
+        if init is not None:  # fine-tuning: MODEL's trained weights replace the fresh ones
+            init.apply(self.model, self.pixels.classes.names)
+        self.init_from = init.record() if init is not None else None
         self.model_config = self.model.config.to_dict()  # every setting, defaults included
         self.model.to(self.device)
         self.names = [n for n, p in self.model.named_parameters() if p.requires_grad]
@@ -261,6 +267,7 @@ class Trainer:
             epochs_done=self.state.epoch,
             summary=self.state.log[-1] if self.state.log else {},
             created=self.state.created,
+            init_from=self.init_from,
         )
 
     def write(self, folder: Path) -> None:
@@ -273,6 +280,7 @@ class Trainer:
             "scene_fingerprint": self.fingerprint,
             "backbone_fingerprint": self.backbone_fingerprint,
             "train_config": self.config.to_dict(),
+            "init_from": self.init_from,
         }
         save_checkpoint(folder, self.model, self.optimizer, self.names, state)
         modelio.save_model(folder, self.model, self.record(), log=self.state.log)
@@ -286,6 +294,7 @@ class Trainer:
                 "ones with --pretrained"
             )
         state = restore_checkpoint(self.out, self.model, self.optimizer, self.names)
+        self.init_from = state.get("init_from")  # a resumed fine-tuning run still records its start
         try:
             self.state = RunState(
                 epoch=int(state["epoch"]),

@@ -39,13 +39,16 @@ def write_scene(
     n_hsi: int = 8,
     n_train: int = 20,
     seed: int = 0,
+    names: list[str] | None = None,
 ) -> Path:
     """Write a scene folder at `root` and return it.
 
     Args:
         empty_class: add a class to the class table that has no pixel at all.
         n_train: training pixels per class (0: an empty train_labels.tif).
+        names: the class names, ids 1..K in this order (default: the first `n_classes` of CLASS_NAMES).
     """
+    n_classes = len(names) if names is not None else n_classes
     rng = np.random.default_rng(seed)
     truth = class_map(size, n_classes, rng)
     signatures = rng.uniform(0.1, 1.0, size=(n_classes + 1, n_hsi))
@@ -61,7 +64,7 @@ def write_scene(
         train[rows[pick], cols[pick]] = k
     test = np.where(train > 0, 0, truth).astype(np.uint8)
 
-    names = CLASS_NAMES[: n_classes + int(empty_class)]
+    names = list(names) if names is not None else CLASS_NAMES[: n_classes + int(empty_class)]
     classes = ClassTable.from_json(
         [{"id": i, "name": n, "colour": "#808080"} for i, n in enumerate(names, 1)]
     )

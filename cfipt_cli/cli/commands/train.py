@@ -65,6 +65,14 @@ def command(
         typer.Option("--config", help="TOML file with any training option; flags win.", metavar="FILE"),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out.")] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--init-from",
+            help="Start from this trained model's weights (fine-tuning; classes matched by name).",
+            metavar="MODEL",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     json_out: JsonOut = False,
     **settings: Any,  # one option per TrainConfig field (see `_with_setting_options`)
@@ -85,6 +93,7 @@ def command(
         config_file=config,
         given=_typed(ctx, settings),
         resume=resume,
+        init_from=init_from,
         overwrite=overwrite,
         progress=sys.stderr.isatty() or logger.isEnabledFor(logging.INFO),
     )

@@ -1,0 +1,119 @@
+"""Fine-tuning from a trained model (`cfipt train SCENE --init-from MODEL`): its weights, the scene's classes.
+
+The new run starts from the trainable weights of MODEL (its model.safetensors) instead of a fresh
+initialisation. What must match, checked before the backbone loads (one line each): MODEL is a
+finished cfipt model folder, its band layout is the scene's, and the settings that shape the weights
+(backbone name, patch size, prompt length and depth, variant) are the run's; once the backbone is
+built, its fingerprint must be the one MODEL recorded.
+
+The class table is the scene's, matched to MODEL's by name (ids may differ). Nothing trainable in
+the network is indexed by class (`models`): the learnt prompts are shared by every class, and what is
+class-specific is the frozen tokens of the class text "a multisource fusion patch of [CLASS]." built
+from the name. So a class MODEL has keeps exactly its trained logit (same weights, same text), a new
+class starts from its template as in a fresh model, and a class of MODEL that the scene lacks is
+dropped with a warning. Should a trainable tensor ever be sized by the classes, loading refuses it
+(CheckpointError) rather than guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cfipt_cli.contracts import model as modelio
+from cfipt_cli.errors import CfiptUsageError, CheckpointError
+from cfipt_cli.io.files import sha256_file
+from cfipt_cli.log import get_logger
+
+if TYPE_CHECKING:
+    from cfipt_cli.contracts.scene import Scene
+    from models import CFIPT
+
+log = get_logger(__name__)
+
+# model_config keys that shape the trainable weights, with the option that sets each
+SHAPING = {
+    "clip_model": "--clip",
+    "patch_size": "--patch-size",
+    "n_prompt": "--prompt-length",
+    "depth": "--prompt-depth",
+    "variant": "--variant",
+}
+
+
+@dataclass(frozen=True)
+class InitSource:
+    """A model to start from, checked against the run (`check_init_source`)."""
+
+    info: modelio.ModelInfo
+
+    @property
+    def weights(self) -> Path:
+        return self.info.root / modelio.WEIGHTS_NAME
+
+    def record(self) -> dict[str, Any]:
+        """What model.json records under `init_from`: the folder, its weights' sha256, its classes."""
+        return {
+            "path": str(self.info.root.resolve()),
+            "sha256": sha256_file(self.weights),
+            "classes": self.info.classes.to_json(),
+        }
+
+    def apply(self, model: CFIPT, class_names: list[str]) -> None:
+        """Load MODEL's trainable weights into `model` (built for `class_names`), after the backbone check."""
+        modelio.check_fingerprint(
+            model,
+            self.info.meta["backbone"]["fingerprint"],
+            self.info.root,
+            "--init-from needs the backbone weights it was trained with: pass them with --pretrained",
+        )
+        modelio.load_weights(model, modelio.load_tensors(self.weights), self.weights)
+        old = self.info.classes.names
+        dropped = [name for name in old if name not in class_names]
+        if dropped:
+            log.warning("classes %s of %s are not in the scene; they are dropped", dropped, self.info.root)
+        new = [name for name in class_names if name not in old]
+        log.info(
+            "starting from %s: %d classes kept, %d new (from their template)",
+            self.info.root,
+            len(class_names) - len(new),
+            len(new),
+        )
+
+
+def check_init_source(path: str | Path, scene: Scene, run_model_config: dict[str, Any]) -> InitSource:
+    """MODEL read and checked against the scene and the run's model config (`model_config_for`).
+
+    Raises:
+        InputNotFoundError: no such folder.
+        CheckpointError: not a cfipt model folder, an unfinished run, another band layout (exit 1).
+        CfiptUsageError: a setting that shapes the weights differs from MODEL's (exit 2).
+    """
+    root = Path(path)
+    if root.exists() and not modelio.is_model_folder(root):
+        raise CheckpointError(
+            f"--init-from {root} is not a cfipt model folder (no cfipt {modelio.META_NAME})"
+        )
+    info = modelio.read_model_info(root)
+    if not info.complete:
+        raise CheckpointError(
+            f"--init-from {root} is an unfinished training run; finish it with --resume or start from another"
+        )
+    info.check_scene(scene)
+    recorded = info.model_config
+    differ = [key for key in SHAPING if recorded.get(key) != run_model_config.get(key)]
+    if differ:
+        shown = ", ".join(
+            f"{SHAPING[k]} {run_model_config.get(k)!r} (the model's: {recorded.get(k)!r})" for k in differ
+        )
+        raise CfiptUsageError(f"--init-from {root} was trained with other settings: {shown}; use the model's")
+    return InitSource(info)
+
+
+def check_init_request(init_from: str | Path | None, resume: bool) -> None:
+    """Usage errors of --init-from that need nothing read."""
+    if init_from is not None and resume:
+        raise CfiptUsageError(
+            "--init-from starts a new run from a model and --resume continues one: give one of them"
+        )

@@ -1,0 +1,120 @@
+"""Fine-tuning from a model (`--init-from`): shared classes keep their logits, new ones their template."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from train_helpers import tiny_config, write_scene
+
+from cfipt_cli.contracts.model import build_network, load_model, read_model_info
+from cfipt_cli.contracts.scene import Scene
+from cfipt_cli.errors import CfiptUsageError, CheckpointError
+from cfipt_cli.io.files import sha256_file
+from cfipt_cli.train.data import DEFAULT_CACHE_BYTES
+from cfipt_cli.train.init_from import check_init_source
+from cfipt_cli.train.loop import train_model
+from cfipt_cli.train.trainer import Trainer, model_config_for
+
+pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
+
+# Roads is dropped, Buildings is new, and the ids of the shared classes change (Water: 4 -> 2)
+NEW_NAMES = ["Buildings", "Water", "Grass", "Trees"]
+TEXT_BUFFERS = ("plain_ids", "prompted_ids", "plain_embeds", "prompted_embeds", "plain_eot", "prompted_eot")
+
+
+@pytest.fixture(scope="module")
+def old_model(scene_dir, tmp_path_factory):
+    """A 1-epoch model on the 4-class scene (Grass, Trees, Roads, Water)."""
+    out = tmp_path_factory.mktemp("old") / "model"
+    train_model(scene_dir, out, tiny_config(epochs=1, batch_size=8))
+    return out
+
+
+@pytest.fixture(scope="module")
+def new_scene(tmp_path_factory):
+    return write_scene(tmp_path_factory.mktemp("new") / "scene", size=24, names=NEW_NAMES, n_train=6, seed=3)
+
+
+def _initialised(scene_dir, old, tmp_path, **changes):
+    """The Trainer of a fine-tuning run before its first step."""
+    scene, config = Scene.open(scene_dir), tiny_config(epochs=1, batch_size=8, **changes)
+    init = check_init_source(old, scene, model_config_for(config, scene, []))
+    return Trainer(scene, tmp_path / "m", config, DEFAULT_CACHE_BYTES, init)
+
+
+def _logits(model, hsi, aux):
+    model.eval()
+    with torch.no_grad():
+        return model(hsi, aux).logits
+
+
+def test_shared_classes_keep_their_logits_and_new_ones_start_from_the_template(
+    old_model, new_scene, tmp_path
+):
+    trainer = _initialised(new_scene, old_model, tmp_path, seed=0)
+    old, info = load_model(old_model)
+    assert trainer.model.config.class_names == tuple(NEW_NAMES)  # the scene's classes, in its order
+    torch.manual_seed(5)
+    hsi, aux = torch.randn(6, 8, 5, 5), torch.randn(6, 1, 5, 5)
+    new_logits, old_logits = _logits(trainer.model, hsi, aux), _logits(old, hsi, aux)
+    for name in ("Water", "Grass", "Trees"):  # matched by name, not by id
+        k_new, k_old = NEW_NAMES.index(name), info.classes.names.index(name)
+        torch.testing.assert_close(new_logits[:, k_new], old_logits[:, k_old], rtol=1e-5, atol=1e-5)
+    trained = old.trainable_state_dict()
+    for key, value in trainer.model.trainable_state_dict().items():  # every trained weight carried over
+        torch.testing.assert_close(value, trained[key], rtol=0, atol=0)
+    fresh = build_network(trainer.model_config, 0)  # a fresh model of the scene's classes
+    for buffer in TEXT_BUFFERS:  # the class texts (template + name) are a fresh model's, row by row
+        torch.testing.assert_close(
+            getattr(trainer.model.backbone, buffer), getattr(fresh.backbone, buffer), rtol=0, atol=0
+        )
+    fresh_weights = fresh.trainable_state_dict()  # the trained weights are not a fresh start
+    assert any(not torch.equal(fresh_weights[k], trained[k]) for k in trained)
+    trainer.close()
+
+
+def test_mismatches_are_refused_in_one_line(old_model, new_scene, tmp_path):
+    other_bands = write_scene(tmp_path / "bands", size=16, n_hsi=6, names=NEW_NAMES, n_train=4)
+    with pytest.raises(CheckpointError, match="was trained on 8 hsi \\+ 1 lidar bands but scene"):
+        _initialised(other_bands, old_model, tmp_path)
+    with pytest.raises(CfiptUsageError, match="--prompt-length 4 \\(the model's: 2\\)"):
+        _initialised(new_scene, old_model, tmp_path, prompt_length=4)
+    with pytest.raises(CfiptUsageError, match="--clip 'ViT-B-16'"):
+        _initialised(new_scene, old_model, tmp_path, clip_model="ViT-B-16")
+    with pytest.raises(CheckpointError, match="trained on another backbone"):  # seed 1: other random weights
+        _initialised(new_scene, old_model, tmp_path, seed=1)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(CheckpointError, match="is not a cfipt model folder"):
+        _initialised(new_scene, tmp_path / "plain", tmp_path)
+    with pytest.raises(CfiptUsageError, match="give one of them"):
+        train_model(new_scene, tmp_path / "r", tiny_config(), resume=True, init_from=old_model)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_short_fine_tune_records_init_from_and_predicts(old_model, new_scene, tmp_path, run_cli, caplog):
+    out = tmp_path / "tuned"
+    code, _, stderr = run_cli(
+        ["train", new_scene, "--out", out, "--init-from", old_model, "--clip", "cfipt-tiny", "--pretrained",
+         "none", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--patch-size", "5",
+         "--prompt-length", "2", "--prompt-depth", "1", "--seed", "0"]
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "['Roads']" in stderr and "dropped" in stderr  # the old class missing from the scene
+    info = read_model_info(out)
+    recorded = info.init_from
+    assert recorded is not None and recorded["path"] == str(old_model.resolve())
+    assert recorded["sha256"] == sha256_file(old_model / "model.safetensors")
+    assert [c["name"] for c in recorded["classes"]] == ["Grass", "Trees", "Roads", "Water"]
+    assert info.classes.names == NEW_NAMES and read_model_info(old_model).init_from is None
+    assert json.loads((out / "model.json").read_text())["init_from"] == recorded
+    code, _, stderr = run_cli(["predict", new_scene, "--model", out, "--out", tmp_path / "map.tif"])
+    assert code == 0, stderr
+    with rasterio.open(tmp_path / "map.tif") as src:
+        classes = set(np.unique(src.read(1)).tolist()) - {0}
+    assert classes <= {1, 2, 3, 4} and classes
+    code, _, stderr = run_cli(["train", new_scene, "--out", out, "--init-from", old_model, "--resume"])
+    assert code == 2 and "give one of them" in stderr
