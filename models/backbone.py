@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import pickle
 import socket
 import warnings
 from collections.abc import Iterator
@@ -20,9 +19,9 @@ from urllib.parse import urlparse
 
 import open_clip
 import torch
-from safetensors import SafetensorError
 from torch import nn
 
+from models.checkpoint_files import load_checkpoint_file
 from models.errors import ModelSettingError, WeightsUnavailableError
 
 __all__ = [
@@ -77,11 +76,23 @@ def _is_supported_config(name: str) -> bool:
     )
 
 
+def _is_resnet(name: str) -> bool:
+    """An open_clip ModifiedResNet visual tower (RN50, RN101, ...): its config gives layers per stage."""
+    layers = ((open_clip.get_model_config(name) or {}).get("vision_cfg") or {}).get("layers")
+    return isinstance(layers, (list, tuple))
+
+
 def _check_model_name(name: str) -> None:
     import difflib
 
     if name in open_clip.list_models() and _is_supported_config(name):
         return
+    if name in open_clip.list_models() and _is_resnet(name):
+        raise ModelSettingError(
+            f"clip_model={name!r} is a ResNet (open_clip ModifiedResNet) backbone: CF-IPT puts deep visual "
+            "prompts into the layers of a ViT's transformer, which a ResNet has none of; use a ViT CLIP "
+            "(e.g. ViT-B-32 or ViT-L-14, which RemoteCLIP also publishes)"
+        )
     valid = list_clip_models()
     close = difflib.get_close_matches(name, valid, n=5, cutoff=0.4)
     hint = f"close names: {', '.join(close)}" if close else f"e.g. {', '.join(valid[:6])}"
@@ -174,31 +185,6 @@ def _resolve_weights(name: str, pretrained: str) -> str:
     )
 
 
-# What torch.load / safetensors / load_state_dict raise on a corrupt, foreign or truncated file.
-_UNREADABLE = (
-    OSError,
-    RuntimeError,
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    AttributeError,
-    EOFError,
-    pickle.UnpicklingError,
-    SafetensorError,
-)
-
-
-def _load_file(model: nn.Module, name: str, path: str) -> None:
-    try:
-        open_clip.load_checkpoint(model, path, strict=True)
-    except _UNREADABLE as err:
-        raise WeightsUnavailableError(
-            f"pretrained={path}: not a readable {name} checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-            "pass the open_clip/OpenAI weights file of this exact model name"
-        ) from err
-
-
 class _DropRandomInitNotice(logging.Filter):
     """open_clip logs 'initialized randomly' on the root logger; we load weights ourselves afterwards."""
 
@@ -251,7 +237,7 @@ def load_backbone(name: str, pretrained: str | None) -> nn.Module:
             stacklevel=2,
         )
     else:
-        _load_file(model, name, path)
+        load_checkpoint_file(model, name, path)
         log.info("loaded %s weights from %s", name, path)
     return freeze(model)
 

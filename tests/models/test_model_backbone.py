@@ -43,7 +43,7 @@ def test_unknown_model_name_suggests_close_names():
 
 def test_unsupported_tower_is_refused():
     with pytest.raises(ModelSettingError, match="not a ViT CLIP"):
-        load_backbone("RN50", None)
+        load_backbone("coca_ViT-B-32", None)
 
 
 def test_unknown_tag_names_the_option_and_the_offline_way():
