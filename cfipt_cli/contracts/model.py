@@ -41,9 +41,11 @@ from cfipt_cli.contracts.model_json import (
     STATUS_COMPLETE,
     ModelRecord,
     check_model_meta,
+    recorded_checkpoint,
 )
 from cfipt_cli.errors import CheckpointError, InputNotFoundError, WeightsUnavailableError, from_model_error
 from cfipt_cli.io.atomic import JsonDocument, atomic_file
+from cfipt_cli.io.files import sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -254,6 +256,8 @@ def load_model(
             f"{info.meta.get('epochs', '?')}); finish it with 'cfipt train SCENE --out {info.root} --resume'"
         )
     state = load_tensors(info.root / WEIGHTS_NAME)
+    if pretrained is None:
+        check_recorded_checkpoint(info)
     try:
         model = build_network(info.model_config, int(info.meta["backbone"]["init_seed"]), pretrained)
     except WeightsUnavailableError as exc:
@@ -268,6 +272,34 @@ def load_model(
     check_fingerprint(model, info.meta["backbone"]["fingerprint"], info.root, hint)
     load_weights(model, state, info.root / WEIGHTS_NAME)
     return model.to(torch.device(device)).eval(), info
+
+
+def check_recorded_checkpoint(info: ModelInfo) -> None:
+    """The checkpoint file the model was trained from is still at its recorded path, with its sha256.
+
+    Predict rebuilds the frozen backbone from that file. Folders of older cfipts, tags and random weights
+    record no file: the fingerprint of the rebuilt weights is their only check.
+
+    Raises:
+        WeightsUnavailableError: the file is gone.
+        CheckpointError: the file's bytes changed since training.
+    """
+    record = recorded_checkpoint(info.meta)
+    source = info.model_config.get("pretrained")
+    if record is None or not source:
+        return
+    path, recorded = Path(source), record["sha256"]
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"{info.root} needs the backbone checkpoint {record['name']} (sha256 {recorded[:12]}...) it was "
+            f"trained with, and {path} is gone; put that file back there, or retrain the model"
+        )
+    actual = sha256_file(path)
+    if actual != recorded:
+        raise CheckpointError(
+            f"{info.root}: the backbone checkpoint {path} changed since training (sha256 {actual[:12]}..., "
+            f"recorded {recorded[:12]}... for {record['name']}); put the original file back there, or retrain"
+        )
 
 
 def _recorded_weights_unavailable(info: ModelInfo, exc: WeightsUnavailableError) -> WeightsUnavailableError:

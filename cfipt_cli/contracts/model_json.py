@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from cfipt_cli import __version__
 from cfipt_cli.errors import CfiptError, CheckpointError
 from cfipt_cli.io.classes import ClassTable
-from cfipt_cli.io.files import utc_now
+from cfipt_cli.io.files import sha256_file, utc_now
 from cfipt_cli.io.schema import Document
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ class ModelRecord:
         run_summary: the summary of a finished run (None: the document has no such key).
         init_from: the model a fine-tuning run started from: {"path", "sha256" of its
             model.safetensors, "classes": its class table} (None: trained from scratch, no such key).
+        checkpoint: the backbone checkpoint file trained from, `checkpoint_record(path)`: its file name
+            and sha256 (None: the weights came from an open_clip tag, or are random).
     """
 
     model_config: dict[str, Any]
@@ -64,6 +66,7 @@ class ModelRecord:
     created: str | None = None
     run_summary: dict[str, Any] | None = None
     init_from: dict[str, Any] | None = None
+    checkpoint: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The `model.json` document (its "updated" time is now)."""
@@ -82,6 +85,8 @@ class ModelRecord:
                 "pretrained": train["pretrained"],
                 "fingerprint": self.backbone_fingerprint,
                 "init_seed": int(train["seed"]),
+                "checkpoint": self.checkpoint,
+                "licence": train.get("weights_licence") or None,
             },
             "model_config": self.model_config,
             "classes": self.classes.to_json(),
@@ -144,6 +149,7 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> None:
     backbone = doc.sub("backbone")
     backbone.string("fingerprint")
     backbone.integer("init_seed", low=0)
+    _check_checkpoint(backbone)
     doc.string("status")
     doc.integer("epochs_done", low=0)
     if meta.get("init_from") is not None:  # optional: fine-tuned models only
@@ -151,6 +157,29 @@ def check_model_meta(meta: dict[str, Any], path: Path) -> None:
         init.string("path")
         init.string("sha256")
         init.class_table("classes")
+
+
+def checkpoint_record(path: str | Path) -> dict[str, str]:
+    """What model.json records of a backbone checkpoint file: its name and its sha256 (of the bytes)."""
+    return {"name": Path(path).name, "sha256": sha256_file(path)}
+
+
+def recorded_checkpoint(meta: dict[str, Any]) -> dict[str, str] | None:
+    """The checkpoint record of a checked model.json; None for a tag, random weights or an older folder."""
+    record = meta["backbone"].get("checkpoint")
+    return dict(record) if record else None
+
+
+def _check_checkpoint(backbone: Document) -> None:
+    """backbone.checkpoint and backbone.licence: absent or null in folders of older cfipts."""
+    if backbone.data.get("checkpoint") is not None:
+        record = backbone.sub("checkpoint")
+        record.string("name")
+        digest = record.string("sha256")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise record.error("sha256", "64 lower-case hex digits")
+    if backbone.data.get("licence") is not None:
+        backbone.string("licence")
 
 
 def _check_format_version(version: Any, root: Path) -> None:

@@ -72,6 +72,8 @@ class TrainConfig:
     Attributes:
         clip_model: open_clip model name of the frozen backbone.
         pretrained: open_clip weights tag (e.g. "openai"), a local checkpoint file, or "none" (random).
+        weights_licence: the licence of the backbone weights as their publisher gives it, recorded in
+            model.json (`backbone.licence`); "" when not given.
         epochs: passes over the (class-balanced) training set (ours).
         batch_size: samples per step; batches draw the classes equally (ours).
         lr: AdamW peak learning rate (paper notes: 5e-4).
@@ -103,6 +105,9 @@ class TrainConfig:
         "--pretrained",
         "Backbone weights: open_clip tag, checkpoint file, or none (random).",
         "WEIGHTS",
+    )
+    weights_licence: str = _setting(
+        "", "--weights-licence", "Licence of the --pretrained weights, recorded in model.json.", "TEXT"
     )
     epochs: int = _setting(30, "--epochs", "Training epochs.", "N")
     batch_size: int = _setting(32, "--batch-size", "Samples per class-balanced batch.", "N")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cfipt_cli.contracts import model as modelio
-from cfipt_cli.contracts.model_json import STATUS_COMPLETE, STATUS_INCOMPLETE, ModelRecord
+from cfipt_cli.contracts.model_json import STATUS_COMPLETE, STATUS_INCOMPLETE, ModelRecord, checkpoint_record
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CheckpointError
 from cfipt_cli.io.files import utc_now
@@ -112,6 +112,8 @@ class Trainer:
         )
         self.fingerprint = data.scene_fingerprint(scene)
         model_config = model_config_for(config, scene, self.pixels.classes.names)
+        source = model_config["pretrained"]
+        self.checkpoint = checkpoint_record(source) if source and Path(source).is_file() else None
         self.model: CFIPT = modelio.build_network(model_config, config.seed)
         if init is not None:  # fine-tuning: MODEL's trained weights replace the fresh ones
             init.apply(self.model, self.pixels.classes.names)
@@ -259,6 +261,7 @@ class Trainer:
             classes=self.pixels.classes,
             scene=self.scene,
             backbone_fingerprint=self.backbone_fingerprint,
+            checkpoint=self.checkpoint,
             train_config=self.config.to_dict(),
             scene_fingerprint=self.fingerprint,
             counts=self.pixels.counts(),

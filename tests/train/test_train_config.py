@@ -36,7 +36,8 @@ def test_unknown_key_lists_valid_keys(tmp_path):
     toml = tmp_path / "train.toml"
     toml.write_text("epoch = 3\n", encoding="utf-8")
     with pytest.raises(
-        CfiptUsageError, match=r"unknown training option.*epoch; valid: clip_model, pretrained, epochs"
+        CfiptUsageError,
+        match=r"unknown training option.*epoch; valid: clip_model, pretrained, weights_licence, epochs",
     ):
         resolve_config(toml, {})
 
