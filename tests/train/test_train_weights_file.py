@@ -106,3 +106,20 @@ def test_a_resnet_backbone_is_refused_with_one_line(small_scene, tmp_path, capsy
     assert exit_info.value.code == 2 and len(err) == 1
     assert "--clip 'RN50' is a ResNet" in err[0] and "deep visual prompts" in err[0]
     assert not (tmp_path / "m").exists()
+
+
+def test_a_file_of_another_architecture_fails_train_with_one_line(
+    small_scene, weights_file, tmp_path, capsys
+):
+    state = torch.load(weights_file, weights_only=True)["state_dict"]
+    state["module.visual.conv1.weight"] = torch.zeros(64, 3, 16, 16)  # a patch-16 tower, not cfipt-tiny's 8
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"state_dict": state}, wrong)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(small_scene), "--out", str(tmp_path / "m"), "--clip", "cfipt-tiny", "--pretrained",
+              str(wrong), "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code != 0 and len(err) == 1
+    assert f"--pretrained {wrong} does not fit --clip 'cfipt-tiny'" in err[0]
+    assert "visual.conv1.weight: file (64, 3, 16, 16), model (64, 3, 8, 8)" in err[0]
+    assert not (tmp_path / "m").exists()
