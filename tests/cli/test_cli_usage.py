@@ -141,12 +141,14 @@ def test_help_mentions_verbosity_after_the_subcommand(capsys, name):
     assert "-q/--quiet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["prepare", "train", "predict"])
+@pytest.mark.parametrize("name", ["prepare", "train", "predict", "suggest", "regularize"])
 def test_help_placeholders_are_upper_case_words(capsys, name):
+    """Placeholders are upper-case words (FILE, N, NAME=VALUE), a word with its literal alternative
+    (N|all), or the literal choices (4|8)."""
     assert run_main([name, "--help"]) == 0
     out = capsys.readouterr().out
     usage = out.splitlines()[0]
     assert "scene" not in usage  # the positional argument is SCENE
     options = out.split("\nOptions:\n", 1)[1]
     metavars = re.findall(r"^\s+(?:-\w, )?--[\w-]+ (\S+)", options, flags=re.MULTILINE)
-    assert metavars and all(m == "/" or re.fullmatch(r"[A-Z]+(=[A-Z]+)?", m) for m in metavars), metavars
+    assert metavars and all(m == "/" or re.fullmatch(r"[A-Z]+(=[A-Z]+|\|[a-z]+)?|\d+(\|\d+)+", m) for m in metavars), metavars
