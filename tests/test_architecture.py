@@ -31,6 +31,7 @@ FLOORS = {
     "sample": 3,
     "regularize": 3,
     "suggest": 4,  # compositions of stages: predict's block stream + a selection
+    "reproduce": 4,  # compositions of stages (a command that runs several stages in one process)
     "cli": 5,
     "testing": 6,
 }
@@ -200,6 +201,7 @@ def test_every_command_is_a_conversion_and_one_library_call() -> None:
         "sample",
         "suggest",
         "regularize",
+        "reproduce",
     }
     heavy = []
     for module, node in commands:

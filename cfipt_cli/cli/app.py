@@ -10,7 +10,7 @@ import typer
 
 from cfipt_cli import __version__
 from cfipt_cli.cli.argv import hoist_verbosity, usage_line
-from cfipt_cli.cli.commands import evaluate, predict, prepare, regularize, sample, suggest, train
+from cfipt_cli.cli.commands import evaluate, predict, prepare, regularize, reproduce, sample, suggest, train
 from cfipt_cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CfiptError, from_model_error
 from cfipt_cli.log import configure_logging
 
@@ -68,6 +68,7 @@ app.command("evaluate", no_args_is_help=True, epilog=_epilog("evaluate"))(evalua
 app.command("sample", no_args_is_help=True, epilog=_epilog("sample"))(sample.command)
 app.command("suggest", no_args_is_help=True, epilog=_epilog("suggest"))(suggest.command)
 app.command("regularize", no_args_is_help=True, epilog=_epilog("regularize"))(regularize.command)
+app.command("reproduce", no_args_is_help=True, epilog=_epilog("reproduce"))(reproduce.command)
 
 
 def _fail(exc: CfiptError) -> NoReturn:

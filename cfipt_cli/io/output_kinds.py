@@ -2,8 +2,9 @@
 cfipt's own outputs: a scene folder (`scene.json`), a model folder (`model.json`), a GeoTIFF tagged by
 cfipt, a PNG whose Software chunk says cfipt, an evaluation report (JSON / CSV / Markdown as cfipt
 writes them), a validation sample of `cfipt sample` (points with a design sidecar, the design, the QGIS
-style), the suggestions of `cfipt suggest` (points with a record sidecar, their QGIS style), and the
-QGIS style beside a class raster. Part of the output policy, `cfipt_cli.io.outputs`.
+style), the suggestions of `cfipt suggest` (points with a record sidecar, their QGIS style), the
+QGIS style beside a class raster, and a study folder of `cfipt reproduce` (`study.json`). Part of the
+output policy, `cfipt_cli.io.outputs`.
 
 A kind may name the `style` it writes beside it (`<stem>.qml`, QGIS's default style of the file): the
 policy then treats that file as part of the output (never over an input, only cfipt's replaced).
@@ -150,6 +151,8 @@ SAMPLE_STYLE = OutputKind("QGIS style of cfipt sample", False, lambda p: _first_
 SUGGESTIONS_STYLE = OutputKind(
     "QGIS style of cfipt suggest", False, lambda p: _first_line(p) == SUGGESTIONS_STYLE_MARK
 )
+# The folder of `cfipt reproduce`: its study.json (cfipt_cli.reproduce.study writes it).
+STUDY = OutputKind("cfipt study folder", True, _folder_with("study.json", "cfipt-study"))
 REPORT_KINDS = {".json": REPORT_JSON, ".csv": REPORT_CSV, ".md": REPORT_MD, ".png": PNG}
 ALL_KINDS = (
     SCENE,
@@ -166,4 +169,5 @@ ALL_KINDS = (
     SUGGESTIONS_RECORD,
     SUGGESTIONS,
     SUGGESTIONS_STYLE,
+    STUDY,
 )

@@ -23,11 +23,13 @@ from cfipt_cli.train.config import TrainConfig
 SHARED_OPTIONS = {"device": DeviceOpt, "amp": AmpOpt, "seed": SeedOpt}
 
 
-def _setting_parameters() -> list[inspect.Parameter]:
-    """One command parameter per TrainConfig field: its option (`Flag`), type and default."""
+def _setting_parameters(exclude: frozenset[str]) -> list[inspect.Parameter]:
+    """One command parameter per TrainConfig field not in `exclude`: its option (`Flag`), type, default."""
     types = typing.get_type_hints(TrainConfig)
     parameters = []
     for setting in dataclasses.fields(TrainConfig):
+        if setting.name in exclude:
+            continue
         flag = setting.metadata["flag"]
         if flag.help is None:
             annotation = SHARED_OPTIONS[setting.name]
@@ -41,16 +43,21 @@ def _setting_parameters() -> list[inspect.Parameter]:
     return parameters
 
 
-def _with_setting_options(function: Any) -> Any:
-    """`function` with the setting options in its signature (after --config, as typer reads it)."""
-    own = list(inspect.signature(function, eval_str=True).parameters.values())
-    cut = [p.name for p in own].index("config") + 1
-    rest = [p for p in own[cut:] if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    function.__signature__ = inspect.Signature([*own[:cut], *_setting_parameters(), *rest])
-    return function
+def with_setting_options(exclude: frozenset[str] = frozenset()) -> Any:
+    """A decorator giving a command the setting options (all but `exclude`) in its signature, after
+    its --config parameter, as typer reads it (`cfipt train`, `cfipt reproduce`)."""
+
+    def decorate(function: Any) -> Any:
+        own = list(inspect.signature(function, eval_str=True).parameters.values())
+        cut = [p.name for p in own].index("config") + 1
+        rest = [p for p in own[cut:] if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        function.__signature__ = inspect.Signature([*own[:cut], *_setting_parameters(exclude), *rest])
+        return function
+
+    return decorate
 
 
-@_with_setting_options
+@with_setting_options()
 def command(
     ctx: typer.Context,
     scene: Annotated[
@@ -75,7 +82,7 @@ def command(
     ] = None,
     overwrite: Overwrite = False,
     json_out: JsonOut = False,
-    **settings: Any,  # one option per TrainConfig field (see `_with_setting_options`)
+    **settings: Any,  # one option per TrainConfig field (see `with_setting_options`)
 ) -> None:
     """Train CF-IPT (prompt tuning of a frozen CLIP) on the training pixels of a prepared scene.
 
@@ -91,7 +98,7 @@ def command(
         scene=scene,
         out=out,
         config_file=config,
-        given=_typed(ctx, settings),
+        given=typed_settings(ctx, settings),
         resume=resume,
         init_from=init_from,
         overwrite=overwrite,
@@ -101,7 +108,7 @@ def command(
     print_summary(_summary_line(summary), summary, json_out)
 
 
-def _typed(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
+def typed_settings(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings the user typed (not defaults), by TrainConfig field name."""
     given = {}
     for name, value in settings.items():

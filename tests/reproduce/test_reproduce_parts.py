@@ -1,0 +1,126 @@
+"""The parts of `cfipt reproduce` that need no training: discovery, datasets, GPU slots, the command line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
+from cfipt_cli.reproduce.datasets import DATASETS, get_dataset
+from cfipt_cli.reproduce.discovery import GivenFiles, discover
+from cfipt_cli.reproduce.parallel import gpu_ids, run_parallel, slot_gpus
+from cfipt_cli.reproduce.study import Run, StudyRequest, parse_variants
+from models.config import PRESET_DIR
+
+
+def test_discovery_finds_the_houston_layout_and_options_override_it(houston_layout: Path, tmp_path) -> None:
+    files = discover(houston_layout, get_dataset("houston"), GivenFiles())
+    assert (files.hsi.name, files.aux.name, files.aux_role) == ("HSI_data.mat", "LiDAR_data.mat", "lidar")
+    assert (files.labels.name, files.test_labels.name) == ("TRLabel.mat", "TSLabel.mat")
+    other = tmp_path / "dsm.mat"
+    shutil.copy(houston_layout / "LiDAR_data.mat", other)
+    assert discover(houston_layout, get_dataset("houston"), GivenFiles(lidar=other)).aux == other.resolve()
+    sar = discover(houston_layout, get_dataset("houston"), GivenFiles(sar=other))
+    assert (sar.aux_role, sar.aux) == ("sar", other.resolve())
+
+
+def test_one_labels_map_is_split_at_random_and_names_are_case_insensitive(tmp_path, houston_layout) -> None:
+    shutil.copy(houston_layout / "HSI_data.mat", tmp_path / "hsi_DATA.MAT")
+    shutil.copy(houston_layout / "LiDAR_data.mat", tmp_path / "SAR_data.mat")
+    shutil.copy(houston_layout / "TRLabel.mat", tmp_path / "Augsburg_gt.mat")
+    files = discover(tmp_path, get_dataset("augsburg"), GivenFiles())
+    assert (files.hsi.name, files.aux_role, files.labels.name) == ("hsi_DATA.MAT", "sar", "Augsburg_gt.mat")
+    assert files.test_labels is None
+
+
+def test_a_missing_file_is_one_line_naming_what_was_looked_for(tmp_path, houston_layout) -> None:
+    shutil.copy(houston_layout / "HSI_data.mat", tmp_path / "HSI_data.mat")
+    with pytest.raises(InputNotFoundError) as info:
+        discover(tmp_path, get_dataset("houston"), GivenFiles())
+    message = str(info.value)
+    assert "no LiDAR file of houston" in message and "LiDAR_data.mat, LiDAR.mat, Houston_lidar.mat" in message
+    assert message.endswith("pass --lidar FILE") and "\n" not in message
+    with pytest.raises(InputNotFoundError, match=r"TRLabel\.mat \+ TSLabel\.mat.*All_Label\.mat"):
+        discover(houston_layout.parent, get_dataset("houston"), GivenFiles(houston_layout / "HSI_data.mat",
+                 houston_layout / "LiDAR_data.mat"))  # fmt: skip
+    with pytest.raises(InputNotFoundError, match=r"HSI nope\.mat does not exist"):
+        discover(houston_layout, get_dataset("houston"), GivenFiles(hsi=Path("nope.mat")))
+
+
+def test_the_datasets_agree_with_the_model_presets() -> None:
+    for key in ("houston", "muufl", "augsburg"):
+        preset = json.loads((PRESET_DIR / f"{key}.json").read_text())
+        dataset = DATASETS[key]
+        assert list(dataset.class_names) == preset["class_names"]
+        assert dataset.train_preset["patch_size"] == preset["patch_size"]
+        assert (dataset.paper.oa, dataset.paper.aa, dataset.paper.kappa) == (
+            preset["paper"]["oa"], preset["paper"]["aa"], preset["paper"]["kappa"])  # fmt: skip
+        assert (
+            dataset.paper.ablation_oa["full"] == preset["paper"]["oa"] and len(dataset.paper.ablation_oa) == 8
+        )
+    assert DATASETS["trento"].paper is None
+
+
+def test_request_checks() -> None:
+    assert parse_variants("full, 1,4d") == ("full", "1", "4d")
+    for bad in ("full,5", "full,full", ""):
+        with pytest.raises(CfiptUsageError, match="--variants"):
+            parse_variants(bad)
+    with pytest.raises(CfiptUsageError, match="--seed is set per run"):
+        StudyRequest(Path("d"), "houston", Path("o"), given={"seed": 3})
+    with pytest.raises(CfiptUsageError, match="--device cuda, not cuda:1"):
+        StudyRequest(Path("d"), "houston", Path("o"), jobs=2, given={"device": "cuda:1"})
+    with pytest.raises(CfiptUsageError, match="unknown --dataset 'indian'"):
+        get_dataset("indian")
+    only = StudyRequest(Path("d"), "houston", Path("o"), seeds=3, only="full/seed-2").runs()
+    assert [r.id for r in only] == ["full/seed-2"]
+
+
+def test_gpus_come_from_cuda_visible_devices_and_slots_share_them() -> None:
+    assert gpu_ids(3, {"CUDA_VISIBLE_DEVICES": "4,6"}) == ["4", "6"]
+    assert gpu_ids(3, {}) == ["0", "1", "2"]
+    assert slot_gpus(3, ["4", "6"]) == ["4", "6", "4"]
+
+
+def test_parallel_runs_each_run_once_on_one_gpu_at_a_time(tmp_path) -> None:
+    import threading
+    import time
+
+    runs = [Run("full", k, tmp_path / f"seed-{k}") for k in range(5)]
+    busy: dict[str, int] = {}
+    most: dict[str, int] = {}
+    lock = threading.Lock()
+    seen: list[tuple[str, str]] = []
+
+    def launch(run: Run, gpu: str) -> tuple[int, str]:
+        with lock:
+            busy[gpu] = busy.get(gpu, 0) + 1
+            most[gpu] = max(most.get(gpu, 0), busy[gpu])
+            seen.append((run.id, gpu))
+        time.sleep(0.01)
+        with lock:
+            busy[gpu] -= 1
+        return (1, "cfipt: error: boom") if run.seed == 3 else (0, "")
+
+    with pytest.raises(DataError, match=r"1 of 5 runs failed: full/seed-3 \(exit 1: cfipt: error: boom\)"):
+        run_parallel(runs, 2, ["0", "1"], launch)
+    assert sorted(r for r, _ in seen) == sorted(
+        r.id for r in runs
+    )  # each once, the failure did not stop the rest
+    assert set(most) <= {"0", "1"} and max(most.values()) == 1  # never two runs on one GPU
+
+
+def test_the_command_plans_a_dry_run_and_refuses_seed(run_cli, houston_layout, tmp_path) -> None:
+    out = tmp_path / "runs"
+    tiny = ["--clip", "cfipt-tiny", "--pretrained", "none", "--epochs", "1", "--device", "cpu"]
+    code, stdout, stderr = run_cli(["reproduce", houston_layout, "--dataset", "houston", "--out", out,
+                                    "--seeds", "3", "--variants", "full,3", "--dry-run", "--json", *tiny])  # fmt: skip
+    assert code == 0, stderr
+    plan = json.loads(stdout)
+    assert len(plan["runs_to_do"]) == 6 and "houston: 6 runs to do, 0 to skip" in stderr
+    assert "training steps" in stderr and not out.exists()
+    code, _, stderr = run_cli(["reproduce", houston_layout, "--dataset", "houston", "--seed", "1"])
+    assert code == 2 and "--seed" in stderr

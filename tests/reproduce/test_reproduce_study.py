@@ -1,0 +1,147 @@
+"""`cfipt reproduce` end to end on a tiny Houston-layout benchmark: 2 seeds, cfipt-tiny, 1 epoch."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cfipt_cli.errors import DataError, OutputExistsError
+from cfipt_cli.reproduce import runner
+from cfipt_cli.reproduce.pipeline import reproduce
+from cfipt_cli.reproduce.study import StudyRequest
+from cfipt_cli.reproduce.worker import main as worker_main
+from tests.reproduce.conftest import TINY
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights"),
+    pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning"),
+]
+
+
+def _request(data: Path, out: Path, **changes) -> StudyRequest:
+    values = {"seeds": 2, "train_per_class": 5, "given": TINY, **changes}
+    return StudyRequest(data, "houston", out, **values)
+
+
+@pytest.fixture(scope="module")
+def study(houston_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("study") / "runs"
+    return out, reproduce(_request(houston_layout, out))
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]:
+    calls: list[object] = []
+    real = getattr(runner, name)
+
+    def counted(request):
+        calls.append(request)
+        return real(request)
+
+    monkeypatch.setattr(runner, name, counted)
+    return calls
+
+
+def test_each_run_is_a_folder_and_the_tables_average_its_reports(study) -> None:
+    out, summary = study
+    assert summary["runs_to_do"] == ["full/seed-0", "full/seed-1"] and summary["runs_to_skip"] == []
+    reports = []
+    for seed in (0, 1):
+        run = out / "full" / f"seed-{seed}"
+        assert (run / "scene" / "scene.json").is_file() and (run / "model" / "model.json").is_file()
+        assert (run / "map.tif").is_file() and (run / "run.json").is_file()
+        reports.append(json.loads((run / "report.json").read_text()))
+        assert json.loads((run / "scene" / "scene.json").read_text())["split"]["seed"] == seed
+    results = json.loads((out / "results.json").read_text())
+    full = results["variants"]["full"]
+    for label, key in (("OA", "overall_accuracy"), ("AA", "average_accuracy"), ("kappa", "kappa")):
+        values = 100 * np.array([r[key] for r in reports])
+        assert full[label]["mean"] == pytest.approx(values.mean(), abs=1e-3)
+        assert full[label]["std"] == pytest.approx(values.std(ddof=1), abs=1e-3)
+    by_name = {c["name"]: c for c in full["classes"]}
+    assert sorted(by_name) == ["Healthy grass", "Stressed grass", "Synthetic grass"]  # the dataset's names
+    per_class = [100 * next(c["producer_accuracy"] for c in r["classes"] if c["name"] == "Stressed grass")
+                 for r in reports]  # fmt: skip
+    assert by_name["Stressed grass"]["mean"] == pytest.approx(np.mean(per_class), abs=1e-3)
+    assert results["paper"] == {"OA": 97.89, "AA": 98.23, "kappa": 97.72}
+    assert results["ablation"][0]["difference"] == pytest.approx(full["OA"]["mean"] - 97.89, abs=1e-3)
+
+
+def test_the_markdown_and_csv_tables_have_the_rows_and_the_paper_columns(study) -> None:
+    out, _ = study
+    markdown = (out / "results.md").read_text()
+    assert "| class / metric | full | paper (full) | full - paper |" in markdown
+    rows = [line.split(" | ")[0].lstrip("| ") for line in markdown.splitlines() if line.startswith("| ")]
+    assert rows[1:7] == ["Healthy grass", "Stressed grass", "Synthetic grass", "OA", "AA", "kappa"]
+    oa_row = next(line for line in markdown.splitlines() if line.startswith("| OA |"))
+    assert "97.89" in oa_row and " ± " in oa_row
+    assert "| full |" in markdown and "| variant | OA | paper OA | difference |" in markdown
+    csv = (out / "results.csv").read_text().splitlines()
+    assert csv[0] == "table,row,variant,mean,std,n,paper,difference"
+    assert any(line.startswith("accuracy,OA,full,") and ",2,97.89," in line for line in csv)
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_rerun_skips_finished_runs_and_redoes_a_half_finished_one(
+    study, houston_layout, monkeypatch
+) -> None:
+    out, _ = study
+    trained, predicted = _counting(monkeypatch, "run_training"), _counting(monkeypatch, "run_predict")
+    again = reproduce(_request(houston_layout, out))
+    assert again["runs_to_do"] == [] and not trained and not predicted
+    half = out / "full" / "seed-1"
+    (half / "run.json").unlink()
+    (half / "map.tif").unlink()
+    resumed = reproduce(_request(houston_layout, out))
+    assert resumed["runs_to_do"] == ["full/seed-1"]
+    assert not trained and len(predicted) == 1  # the model was complete: only predict and evaluate again
+    assert (half / "run.json").is_file() and (half / "map.tif").is_file()
+
+
+def test_a_worker_process_runs_one_run_of_the_recorded_study(study, monkeypatch) -> None:
+    out, _ = study
+    trained = _counting(monkeypatch, "run_training")
+    (out / "full" / "seed-0" / "run.json").unlink()
+    assert worker_main([str(out), "full/seed-0"]) == 0
+    assert not trained and (out / "full" / "seed-0" / "run.json").is_file()
+    assert worker_main([str(out), "nonsense"]) == 2
+
+
+def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(houston_layout, tmp_path) -> None:
+    out = tmp_path / "runs"
+    plan = reproduce(_request(houston_layout, out, dry_run=True, variants=("full", "4d")))
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert plan["runs_to_do"] == ["full/seed-0", "full/seed-1", "4d/seed-0", "4d/seed-1"]
+    train_pixels = 3 * 5  # 3 classes, each with more than 5 labelled training pixels
+    assert plan["cost"]["train_pixels"] == train_pixels
+    assert plan["cost"]["steps"] == TINY["epochs"] * math.ceil(train_pixels / TINY["batch_size"])
+    assert plan["cost"]["test_pixels"] == 24 * 24 // 2  # every TSLabel pixel is labelled
+    assert plan["cost"]["total_steps"] == 4 * plan["cost"]["steps"]
+
+
+def test_another_protocol_in_the_same_folder_is_refused(study, houston_layout) -> None:
+    out, _ = study
+    with pytest.raises(DataError, match=r"another protocol \(train\.epochs: 1 there, 2 here\)"):
+        reproduce(_request(houston_layout, out, dry_run=True, given={**TINY, "epochs": 2}))
+
+
+def test_a_folder_that_is_not_a_study_is_refused_even_with_overwrite(houston_layout, tmp_path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(OutputExistsError, match="is not a cfipt study folder"):
+            reproduce(_request(houston_layout, mine, overwrite=overwrite))
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_overwrite_discards_a_study_and_plans_every_run_again(study, houston_layout, tmp_path) -> None:
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    plan = reproduce(_request(houston_layout, copy, dry_run=True, overwrite=True))
+    assert plan["runs_to_do"] == ["full/seed-0", "full/seed-1"] and (copy / "full").is_dir()  # dry run
