@@ -80,8 +80,7 @@ def _predict(study: Study, scene: Path, model: Path, map_path: Path) -> None:
         model_dir=model,
         outputs=PredictOutputs(map_path=map_path, overwrite=map_path.exists()),
         device=str(study.train["device"]),
-        # PIXELS: classify the test pixels only once PredictRequest has `pixels` (issue 16, item 1):
-        # pixels="test",
+        pixels="test",  # only the test pixels are scored; the rest of the map is nodata
     )
     run_predict(request)
 

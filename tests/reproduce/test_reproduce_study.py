@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 
 from cfipt_cli.errors import DataError, OutputExistsError
 from cfipt_cli.reproduce import runner
@@ -56,6 +57,11 @@ def test_each_run_is_a_folder_and_the_tables_average_its_reports(study) -> None:
         assert (run / "map.tif").is_file() and (run / "run.json").is_file()
         reports.append(json.loads((run / "report.json").read_text()))
         assert json.loads((run / "scene" / "scene.json").read_text())["split"]["seed"] == seed
+        with (
+            rasterio.open(run / "map.tif") as classified,
+            rasterio.open(run / "scene" / "test_labels.tif") as test,
+        ):
+            assert np.array_equal(classified.read(1) > 0, test.read(1) > 0)  # the test pixels only
     results = json.loads((out / "results.json").read_text())
     full = results["variants"]["full"]
     for label, key in (("OA", "overall_accuracy"), ("AA", "average_accuracy"), ("kappa", "kappa")):
@@ -100,6 +106,21 @@ def test_a_rerun_skips_finished_runs_and_redoes_a_half_finished_one(
     assert resumed["runs_to_do"] == ["full/seed-1"]
     assert not trained and len(predicted) == 1  # the model was complete: only predict and evaluate again
     assert (half / "run.json").is_file() and (half / "map.tif").is_file()
+
+
+def test_a_run_without_its_model_trains_again_and_predicts_again(study, houston_layout, monkeypatch) -> None:
+    out, _ = study
+    trained, predicted = _counting(monkeypatch, "run_training"), _counting(monkeypatch, "run_predict")
+    run = out / "full" / "seed-0"
+    with rasterio.open(run / "map.tif") as before:
+        old_map = before.read(1)
+    shutil.rmtree(run / "model")
+    (run / "run.json").unlink()
+    assert reproduce(_request(houston_layout, out))["runs_to_do"] == ["full/seed-0"]
+    assert len(trained) == 1 and not trained[0].resume and len(predicted) == 1
+    assert (run / "model" / "model.json").is_file()
+    with rasterio.open(run / "map.tif") as after:
+        assert np.array_equal(after.read(1), old_map)  # seeded and on CPU: the same model, the same map
 
 
 def test_a_worker_process_runs_one_run_of_the_recorded_study(study, monkeypatch) -> None:
