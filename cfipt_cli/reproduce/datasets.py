@@ -18,8 +18,8 @@ HSI_NAMES = ("HSI_data.mat", "HSI.mat", "{name}_hsi.mat", "{name}.mat")
 LIDAR_NAMES = ("LiDAR_data.mat", "LiDAR.mat", "{name}_lidar.mat", "DSM.mat")
 SAR_NAMES = ("SAR_data.mat", "SAR.mat", "{name}_sar.mat")
 # Training and test label maps of an official split (the test map is the independent test set) ...
-TRAIN_LABEL_NAMES = ("TRLabel.mat", "TrLabel.mat", "{name}_train.mat", "train_label.mat")
-TEST_LABEL_NAMES = ("TSLabel.mat", "TeLabel.mat", "{name}_test.mat", "test_label.mat")
+TRAIN_LABEL_NAMES = ("TRLabel.mat", "{name}_train.mat", "train_label.mat")
+TEST_LABEL_NAMES = ("TSLabel.mat", "{name}_test.mat", "test_label.mat")
 # ... or one map of every labelled pixel, split at random.
 ALL_LABEL_NAMES = ("All_Label.mat", "{name}_gt.mat", "gt.mat", "labels.mat")
 

@@ -52,11 +52,16 @@ class DatasetFiles:
 
 
 def _find(folder: Path, names: list[str]) -> Path | None:
-    """The first of `names` in `folder`, compared case-insensitively."""
+    """The first of `names` in `folder`: spelt exactly, else compared case-insensitively (public
+    layouts differ in case only, and some folders hold both spellings: Houston's TRLabel / TrLabel)."""
     if not folder.is_dir():
         return None
-    present = {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_file()}
-    return next((present[n.lower()] for n in names if n.lower() in present), None)
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    exact = {p.name: p for p in files}
+    folded: dict[str, Path] = {}
+    for p in files:
+        folded.setdefault(p.name.lower(), p)
+    return next((exact.get(n) or folded[n.lower()] for n in names if n in exact or n.lower() in folded), None)
 
 
 def _given(path: Path | None, what: str) -> Path | None:

@@ -27,6 +27,14 @@ def test_discovery_finds_the_houston_layout_and_options_override_it(houston_layo
     assert (sar.aux_role, sar.aux) == ("sar", other.resolve())
 
 
+def test_an_exact_spelling_wins_over_another_case(houston_layout, tmp_path) -> None:
+    for name in ("HSI_data.mat", "LiDAR_data.mat", "TSLabel.mat"):
+        shutil.copy(houston_layout / name, tmp_path / name)
+    shutil.copy(houston_layout / "TRLabel.mat", tmp_path / "TRLabel.mat")
+    shutil.copy(houston_layout / "TSLabel.mat", tmp_path / "TrLabel.mat")  # MDL-RS's per-row labels, say
+    assert discover(tmp_path, get_dataset("houston"), GivenFiles()).labels.name == "TRLabel.mat"
+
+
 def test_one_labels_map_is_split_at_random_and_names_are_case_insensitive(tmp_path, houston_layout) -> None:
     shutil.copy(houston_layout / "HSI_data.mat", tmp_path / "hsi_DATA.MAT")
     shutil.copy(houston_layout / "LiDAR_data.mat", tmp_path / "SAR_data.mat")

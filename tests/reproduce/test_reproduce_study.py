@@ -132,6 +132,19 @@ def test_a_worker_process_runs_one_run_of_the_recorded_study(study, monkeypatch)
     assert worker_main([str(out), "nonsense"]) == 2
 
 
+def test_jobs_2_runs_the_runs_in_worker_processes(study, houston_layout, tmp_path, monkeypatch) -> None:
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for seed in (0, 1):
+        (copy / "full" / f"seed-{seed}" / "run.json").unlink()  # left to do: the evaluation (cheap)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    summary = reproduce(_request(houston_layout, copy, jobs=2))
+    assert summary["runs_to_do"] == ["full/seed-0", "full/seed-1"]
+    assert all((copy / "full" / f"seed-{k}" / "run.json").is_file() for k in (0, 1))
+    assert json.loads((copy / "results.json").read_text())["variants"]["full"]["OA"]["n"] == 2
+
+
 def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(houston_layout, tmp_path) -> None:
     out = tmp_path / "runs"
     plan = reproduce(_request(houston_layout, out, dry_run=True, variants=("full", "4d")))
