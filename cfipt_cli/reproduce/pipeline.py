@@ -12,7 +12,7 @@ import dataclasses
 import shutil
 from typing import Any
 
-from cfipt_cli.errors import OutputExistsError
+from cfipt_cli.errors import EXIT_INTERRUPTED, CfiptError, InterruptedRun, OutputExistsError
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.log import get_logger
 from cfipt_cli.reproduce.cost import describe_cost, run_cost
@@ -80,7 +80,15 @@ def _run_all(study: Study, todo: list[Run], launch: Launcher | None) -> None:
     if request.jobs == 1:
         for number, run in enumerate(todo, 1):
             log.warning("run %d of %d: %s", number, len(todo), run.id)
-            execute_run(study, run)
+            try:
+                execute_run(study, run)
+            except (KeyboardInterrupt, CfiptError) as exc:
+                if isinstance(exc, CfiptError) and exc.exit_code != EXIT_INTERRUPTED:
+                    raise
+                raise InterruptedRun(
+                    f"interrupted in run {run.id} ({number - 1} of {len(todo)} runs finished); rerun the "
+                    "same cfipt reproduce command to resume (finished runs are skipped, this one continues)"
+                ) from None
         return
     gpus = gpu_ids(request.jobs)
     run_parallel(todo, request.jobs, gpus, launch or subprocess_launcher(request.out))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from cfipt_cli.errors import DataError, OutputExistsError
+from cfipt_cli.errors import DataError, InterruptedRun, OutputExistsError
 from cfipt_cli.reproduce import runner
 from cfipt_cli.reproduce.pipeline import reproduce
 from cfipt_cli.reproduce.study import StudyRequest
@@ -121,6 +121,33 @@ def test_a_run_without_its_model_trains_again_and_predicts_again(study, houston_
     assert (run / "model" / "model.json").is_file()
     with rasterio.open(run / "map.tif") as after:
         assert np.array_equal(after.read(1), old_map)  # seeded and on CPU: the same model, the same map
+
+
+def test_an_interrupted_training_is_resumed_by_the_next_call(houston_layout, tmp_path, monkeypatch) -> None:
+    from cfipt_cli.train.trainer import Trainer
+
+    out, real = tmp_path / "runs", Trainer.complete_epoch
+
+    def stop_in_epoch_2(self, epoch, progress, folder):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(self, epoch, progress, folder)
+
+    request = _request(houston_layout, out, seeds=1, given={**TINY, "epochs": 2})
+    monkeypatch.setattr(Trainer, "complete_epoch", stop_in_epoch_2)
+    with pytest.raises(
+        InterruptedRun, match=r"interrupted in run full/seed-0 .*rerun the same cfipt reproduce"
+    ):
+        reproduce(request)
+    model = out / "full" / "seed-0" / "model" / "model.json"
+    assert json.loads(model.read_text())["status"] == "incomplete"
+    monkeypatch.setattr(Trainer, "complete_epoch", real)
+    trained = _counting(monkeypatch, "run_training")
+    assert reproduce(request)["runs_to_do"] == ["full/seed-0"]
+    assert len(trained) == 1 and trained[0].resume  # continued from epoch 1, not started afresh
+    assert (
+        json.loads(model.read_text())["epochs_done"] == 2 and (out / "full" / "seed-0" / "run.json").is_file()
+    )
 
 
 def test_a_worker_process_runs_one_run_of_the_recorded_study(study, monkeypatch) -> None:
