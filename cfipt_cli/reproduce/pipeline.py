@@ -79,7 +79,7 @@ def _run_all(study: Study, todo: list[Run], launch: Launcher | None) -> None:
     request = study.request
     if request.jobs == 1:
         for number, run in enumerate(todo, 1):
-            log.warning("run %d of %d: %s", number, len(todo), run.id)
+            log.info("run %d of %d: %s", number, len(todo), run.id)
             try:
                 execute_run(study, run)
             except (KeyboardInterrupt, CfiptError) as exc:
