@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cfipt_cli.errors import DataError
 from cfipt_cli.io.matfiles import is_mat, open_mat
 from cfipt_cli.reproduce.study import Study
 
@@ -29,8 +30,16 @@ def label_counts(path: Path) -> dict[int, int]:
     else:
         import rasterio
 
-        with rasterio.open(path) as src:
-            values = src.read(1)
+        from cfipt_cli.io.gdal import gdal_errors, gdal_message
+
+        try:
+            with rasterio.open(path) as src:
+                values = src.read(1)
+        except gdal_errors() as exc:
+            raise DataError(
+                f"cannot read the labels {path} as a label raster ({gdal_message(exc)}); reproduce takes label "
+                "rasters or .mat label arrays"
+            ) from exc
     ids, counts = np.unique(np.asarray(values).astype(np.int64), return_counts=True)
     return {int(i): int(n) for i, n in zip(ids, counts, strict=True) if i > 0}
 

@@ -91,7 +91,13 @@ def _run_all(study: Study, todo: list[Run], launch: Launcher | None) -> None:
                 ) from None
         return
     gpus = gpu_ids(request.jobs)
-    run_parallel(todo, request.jobs, gpus, launch or subprocess_launcher(request.out))
+    try:
+        run_parallel(todo, request.jobs, gpus, launch or subprocess_launcher(request.out))
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C: each keeps what its run finished
+        raise InterruptedRun(
+            "interrupted; the finished runs are kept and the others resume where they stopped: rerun the "
+            "same cfipt reproduce command"
+        ) from None
 
 
 def reproduce(request: StudyRequest, launch: Launcher | None = None) -> dict[str, Any]:
@@ -108,7 +114,8 @@ def reproduce(request: StudyRequest, launch: Launcher | None = None) -> dict[str
         out.mkdir(parents=True, exist_ok=True)
         study.write_record()
         _run_all(study, todo, launch)
-        finished = [r for r in request.runs() if r.finished()]
+        every_run = dataclasses.replace(request, only=None).runs()  # --only: the tables still cover them all
+        finished = [r for r in every_run if r.finished()]
         results = build_results(study, finished)
         paths = write_results(results, out)
     return {**summary, "results": [str(p) for p in paths], "figures": results["ablation"]}

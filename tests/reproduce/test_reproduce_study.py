@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from cfipt_cli.errors import DataError, InterruptedRun, OutputExistsError
+from cfipt_cli.errors import CfiptUsageError, DataError, InterruptedRun, OutputExistsError
 from cfipt_cli.reproduce import runner
 from cfipt_cli.reproduce.pipeline import reproduce
-from cfipt_cli.reproduce.study import StudyRequest
+from cfipt_cli.reproduce.study import Study, StudyRequest
+from cfipt_cli.reproduce.tables import build_results, markdown_results
 from cfipt_cli.reproduce.worker import main as worker_main
 from tests.reproduce.conftest import TINY
 
@@ -170,6 +171,30 @@ def test_jobs_2_runs_the_runs_in_worker_processes(study, houston_layout, tmp_pat
     assert summary["runs_to_do"] == ["full/seed-0", "full/seed-1"]
     assert all((copy / "full" / f"seed-{k}" / "run.json").is_file() for k in (0, 1))
     assert json.loads((copy / "results.json").read_text())["variants"]["full"]["OA"]["n"] == 2
+
+
+def test_only_runs_one_run_and_the_tables_still_cover_the_study(study, houston_layout, monkeypatch) -> None:
+    out, _ = study
+    (out / "full" / "seed-1" / "run.json").unlink()
+    summary = reproduce(_request(houston_layout, out, only="full/seed-1"))
+    assert summary["runs_to_do"] == ["full/seed-1"]
+    assert json.loads((out / "results.json").read_text())["variants"]["full"]["OA"]["n"] == 2
+
+
+def test_trento_tables_say_the_paper_gives_no_figures(study, houston_layout, tmp_path) -> None:
+    out, _ = study
+    trento = Study.resolve(StudyRequest(houston_layout, "trento", tmp_path / "t", seeds=2, given=TINY))
+    finished = [r for r in _request(houston_layout, out).runs() if r.finished()]
+    results = build_results(trento, finished)
+    assert results["paper"] is None and results["ablation"][0]["paper"] is None
+    markdown = markdown_results(results)
+    assert "Note: the paper gives no figures for Trento (HSI + LiDAR)." in markdown
+    assert "paper (full)" not in markdown and "| full | " in markdown
+
+
+def test_an_output_over_an_input_is_a_usage_error(houston_layout) -> None:
+    with pytest.raises(CfiptUsageError, match="would replace the input"):
+        reproduce(_request(houston_layout, houston_layout, dry_run=True))
 
 
 def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(houston_layout, tmp_path) -> None:
