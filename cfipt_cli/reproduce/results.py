@@ -23,7 +23,7 @@ def plot_ablation(results: Mapping[str, Any], path: Path) -> None:
     names = [r["variant"] for r in rows]
     means = [r["mean"] if r["mean"] is not None else 0.0 for r in rows]
     stds = [r["std"] or 0.0 for r in rows]
-    fig = Figure(figsize=(max(4.0, 0.8 * len(rows) + 2.0), 4.0), dpi=120)
+    fig = Figure(figsize=(max(5.5, 0.8 * len(rows) + 2.5), 4.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.bar(range(len(rows)), means, yerr=stds, capsize=4, color="#4c72b0", label="cfipt (mean ± std)")
@@ -33,9 +33,9 @@ def plot_ablation(results: Mapping[str, Any], path: Path) -> None:
     ax.set_xticks(range(len(rows)), names)
     ax.set_xlabel("variant")
     ax.set_ylabel("OA (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(f"{results['title']}: OA per variant")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_ylim(0, 102)
+    ax.set_title(f"{results['title']}: OA per variant", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     with atomic_file(path, overwrite=True) as tmp:
         fig.savefig(tmp, format="png", metadata=png_metadata())

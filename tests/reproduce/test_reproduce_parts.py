@@ -128,7 +128,7 @@ def test_the_command_plans_a_dry_run_and_refuses_seed(run_cli, houston_layout, t
                                     "--seeds", "3", "--variants", "full,3", "--dry-run", "--json", *tiny])  # fmt: skip
     assert code == 0, stderr
     plan = json.loads(stdout)
-    assert len(plan["runs_to_do"]) == 6 and "houston: 6 runs to do, 0 to skip" in stderr
+    assert len(plan["runs_to_do"]) == 6 and "houston: 6 runs to do, 0 skipped (finished)" in stderr
     assert "training steps" in stderr and not out.exists()
     code, _, stderr = run_cli(["reproduce", houston_layout, "--dataset", "houston", "--seed", "1"])
     assert code == 2 and "--seed" in stderr

@@ -33,11 +33,17 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and its 
 
 
 def _print_plan(summary: dict[str, Any]) -> None:
+    """The plan (and after the work, what ran and the OA per variant) on stderr."""
     todo, skip = summary["runs_to_do"], summary["runs_to_skip"]
-    lines = [f"{summary['dataset']}: {len(todo)} runs to do, {len(skip)} to skip (finished)"]
-    lines += [f"  to do: {', '.join(todo)}"] if todo else []
-    lines += [f"  skip:  {', '.join(skip)}"] if skip else []
+    verb = "to do" if "results" not in summary else "ran"
+    lines = [f"{summary['dataset']}: {len(todo)} runs {verb}, {len(skip)} skipped (finished)"]
+    lines += [f"  {verb}: {', '.join(todo)}"] if todo else []
+    lines += [f"  skipped: {', '.join(skip)}"] if skip else []
     lines.append(summary["cost_line"])
+    for row in (r for r in summary.get("figures", []) if r["mean"] is not None):
+        paper = f" (paper {row['paper']:.2f})" if row["paper"] is not None else ""
+        std = f" ± {row['std']:.2f}" if row["std"] is not None else ""
+        lines.append(f"  OA {row['variant']}: {row['mean']:.2f}{std} over {row['n']} runs{paper}")
     lines += [f"results: {', '.join(summary['results'])}"] if "results" in summary else []
     print("\n".join(lines), file=sys.stderr)
 
