@@ -55,7 +55,7 @@ def _prepare(study: Study, run: Run, scene: Path) -> None:
             seed=run.seed,
             patch_size=int(study.train["patch_size"]),
         ),
-        OutputOptions(out=scene, overwrite=scene.exists(), progress=study.request.progress),
+        OutputOptions(out=scene, overwrite=True, progress=study.request.progress),  # cfipt's only
     )
     prepare(request)
 
@@ -78,7 +78,7 @@ def _predict(study: Study, scene: Path, model: Path, map_path: Path) -> None:
     request = PredictRequest(
         scene_dir=scene,
         model_dir=model,
-        outputs=PredictOutputs(map_path=map_path, overwrite=map_path.exists()),
+        outputs=PredictOutputs(map_path=map_path, overwrite=True),  # only what cfipt wrote (the policy)
         device=str(study.train["device"]),
         pixels="test",  # only the test pixels are scored; the rest of the map is nodata
     )

@@ -132,3 +132,13 @@ def test_the_command_plans_a_dry_run_and_refuses_seed(run_cli, houston_layout, t
     assert "training steps" in stderr and not out.exists()
     code, _, stderr = run_cli(["reproduce", houston_layout, "--dataset", "houston", "--seed", "1"])
     assert code == 2 and "--seed" in stderr
+
+
+def test_the_help_names_every_value_with_an_upper_case_word(run_cli) -> None:
+    import re
+
+    code, stdout, _ = run_cli(["reproduce", "--help"])
+    assert code == 0 and "--epochs" in stdout and "--seed " not in stdout and "--variant " not in stdout
+    options = stdout.split("\nOptions:\n", 1)[1]
+    metavars = re.findall(r"^\s+(?:-\w, )?--[\w-]+ (\S+)", options, flags=re.MULTILINE)
+    assert metavars and all(m == "/" or re.fullmatch(r"[A-Z]+", m) for m in metavars), metavars

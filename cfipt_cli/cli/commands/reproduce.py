@@ -19,6 +19,26 @@ from cfipt_cli.cli.options import JsonOut, print_report
 PER_RUN = frozenset({"seed", "variant"})
 
 
+Dataset = Annotated[
+    str, typer.Option("--dataset", help="houston, muufl, augsburg or trento.", metavar="NAME")
+]
+Jobs = Annotated[int, typer.Option("--jobs", help="Runs at a time, one GPU each.", metavar="N")]
+Only = Annotated[
+    str | None, typer.Option("--only", help="Run only this run, e.g. full/seed-3.", metavar="RUN")
+]
+
+
+HsiFile = Annotated[Path | None, typer.Option("--hsi", help="HSI file (else found in DATA).", metavar="FILE")]
+LidarFile = Annotated[Path | None, typer.Option("--lidar", help="LiDAR file (else found).", metavar="FILE")]
+SarFile = Annotated[Path | None, typer.Option("--sar", help="SAR file (else found).", metavar="FILE")]
+LabelsFile = Annotated[
+    Path | None, typer.Option("--labels", help="Training labels (else found).", metavar="FILE")
+]
+TestFile = Annotated[
+    Path | None, typer.Option("--test-labels", help="Test labels (else found).", metavar="FILE")
+]
+
+
 Out = Annotated[Path, typer.Option("--out", "-o", help="Study folder to write.", metavar="RUNS")]
 Config = Annotated[Path | None, typer.Option("--config", help="TOML training options.", metavar="FILE")]
 Seeds = Annotated[int, typer.Option("--seeds", help="Seeded splits 0..N-1.", metavar="N")]
@@ -28,7 +48,6 @@ TrainPerClass = Annotated[
 Variants = Annotated[
     str, typer.Option("--variants", help="Comma list of full,1,2,3,4a,4b,4c,4d.", metavar="LIST")
 ]
-TestLabels = Annotated[Path | None, typer.Option("--test-labels", help="Test labels (else found).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and its cost; write nothing.")]
 
 
@@ -52,19 +71,19 @@ def _print_plan(summary: dict[str, Any]) -> None:
 def command(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="Folder of the benchmark's files.", metavar="DATA")],
-    dataset: Annotated[str, typer.Option("--dataset", help="houston, muufl, augsburg or trento.")],
+    dataset: Dataset,
     out: Out = Path("runs"),
     config: Config = None,
     seeds: Seeds = 10,
     train_per_class: TrainPerClass = 40,
     variants: Variants = "full",
-    hsi: Annotated[Path | None, typer.Option("--hsi", help="HSI file (else found in DATA).")] = None,
-    lidar: Annotated[Path | None, typer.Option("--lidar", help="LiDAR file (else found).")] = None,
-    sar: Annotated[Path | None, typer.Option("--sar", help="SAR file (else found).")] = None,
-    labels: Annotated[Path | None, typer.Option("--labels", help="Training labels (else found).")] = None,
-    test_labels: TestLabels = None,
-    jobs: Annotated[int, typer.Option("--jobs", help="Runs at a time, one GPU each.", metavar="N")] = 1,
-    only: Annotated[str | None, typer.Option("--only", help="Run only this run, e.g. full/seed-3.")] = None,
+    hsi: HsiFile = None,
+    lidar: LidarFile = None,
+    sar: SarFile = None,
+    labels: LabelsFile = None,
+    test_labels: TestFile = None,
+    jobs: Jobs = 1,
+    only: Only = None,
     dry_run: DryRun = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Discard the study in RUNS; start afresh.")
