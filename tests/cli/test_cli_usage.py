@@ -151,4 +151,6 @@ def test_help_placeholders_are_upper_case_words(capsys, name):
     assert "scene" not in usage  # the positional argument is SCENE
     options = out.split("\nOptions:\n", 1)[1]
     metavars = re.findall(r"^\s+(?:-\w, )?--[\w-]+ (\S+)", options, flags=re.MULTILINE)
-    assert metavars and all(m == "/" or re.fullmatch(r"[A-Z]+(=[A-Z]+|\|[a-z]+)?|\d+(\|\d+)+", m) for m in metavars), metavars
+    assert metavars and all(
+        m == "/" or re.fullmatch(r"[A-Z]+(=[A-Z]+|\|[a-z]+)?|\d+(\|\d+)+", m) for m in metavars
+    ), metavars

@@ -22,6 +22,7 @@ from cfipt_cli.suggest.request import EarlierPrediction, SuggestRequest
 from cfipt_cli.testing.model_folder import write_untrained_model
 from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 
+pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 TRANSFORM = Affine(3.0, 0.0, 600000.0, 0.0, -3.0, 5000000.0)
 CLASSES = [{"id": 3, "name": "Water"}, {"id": 5, "name": "Trees"}, {"id": 8, "name": "Roads"}]
 
