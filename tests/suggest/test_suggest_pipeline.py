@@ -20,6 +20,7 @@ from cfipt_cli.predict.settings import PredictSettings
 from cfipt_cli.suggest.pipeline import run_suggest
 from cfipt_cli.suggest.request import EarlierPrediction, SuggestRequest
 from cfipt_cli.testing.model_folder import write_untrained_model
+from cfipt_cli.testing.qgis_probe import has_qgis, qgis_points
 from cfipt_cli.testing.scene_folder import HandBuiltScene, write_test_scene
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
@@ -212,3 +213,15 @@ def test_cli_writes_points_record_and_style_and_overwrite_replaces_only_its_own(
     mine = ["suggest", scene, "--model", model, "--out", foreign, "-n", 6, "--device", "cpu", "--overwrite"]
     assert _run(mine) == 1
     assert foreign.read_bytes() == before and not (tmp_path / "f.gpkg.suggest.json").exists()
+
+
+@pytest.mark.skipif(not has_qgis(), reason="no QGIS for /usr/bin/python3 (CI has none)")
+def test_suggestions_open_in_qgis_coloured_by_class_with_a_drop_down_to_label(folders, tmp_path):
+    run_suggest(_request(folders, tmp_path / "s.gpkg", n=9))
+    shown = qgis_points(tmp_path / "s.gpkg", "class")
+    assert shown["valid"] and shown["features"] == 9
+    assert shown["type"] == "categorizedSymbol" and shown["attribute"] == "map_class"
+    table = ClassTable.from_json(CLASSES)
+    assert [c[:2] for c in shown["categories"]] == [[c.name, c.name] for c in table]
+    assert [c[2] for c in shown["categories"]] == ["#{:02x}{:02x}{:02x}".format(*c.colour) for c in table]
+    assert shown["editor"] == "ValueMap" and shown["choices"] == table.names
