@@ -9,12 +9,14 @@ prediction resumes from its saved blocks, and the report is rewritten.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from cfipt_cli.contracts.model import META_NAME as MODEL_META
 from cfipt_cli.contracts.model_json import STATUS_COMPLETE
 from cfipt_cli.contracts.scene import META_NAME as SCENE_META
+from cfipt_cli.errors import OutputExistsError
 from cfipt_cli.evaluate.pipeline import ReportOutputs, run_evaluation
 from cfipt_cli.evaluate.request import EvaluationRequest
 from cfipt_cli.log import get_logger
@@ -60,15 +62,39 @@ def _prepare(study: Study, run: Run, scene: Path) -> None:
     prepare(request)
 
 
+def _discard_unreadable_model(study: Study, run: Run, model: Path) -> None:
+    """Remove a model folder without a readable model.json (a training killed before its first save,
+    or damaged), so that the run trains afresh; only the run's own folder, never what lies elsewhere."""
+    runs = study.request.out.resolve()
+    own = (
+        model.is_dir()
+        and not model.is_symlink()
+        and not run.folder.is_symlink()
+        and model.resolve().parent == run.folder.resolve()
+        and run.folder.resolve().is_relative_to(runs)
+    )
+    if not own:
+        raise OutputExistsError(
+            f"{model} has no readable model.json and is not the run's own model folder (a link or a "
+            f"file), so it is left alone: move it out of {run.folder} and rerun"
+        )
+    log.warning(
+        "%s: %s has no readable model.json (a killed or damaged training): training afresh", run.id, model
+    )
+    shutil.rmtree(model)
+
+
 def _train(study: Study, run: Run, scene: Path, model: Path, redo: bool) -> None:
-    status = None if redo else _model_status(model)
+    status = _model_status(model)
+    if status is None and (model.exists() or model.is_symlink()):
+        _discard_unreadable_model(study, run, model)
     given = {**study.train, "seed": run.seed, "variant": run.variant}
     request = TrainRequest(
         scene=scene,
         out=model,
         given=given,
-        resume=status is not None,  # an interrupted run continues from its last epoch
-        overwrite=redo and model.exists(),
+        resume=not redo and status is not None,  # an interrupted run continues from its last epoch
+        overwrite=redo and status is not None,  # a new split: the model of the old one is replaced
         progress=study.request.progress,
     )
     run_training(request)

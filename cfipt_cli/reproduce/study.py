@@ -111,11 +111,6 @@ class StudyRequest:
             raise CfiptUsageError(
                 f"--{clash[0]} is set per run by reproduce; use --seeds N (seeds 0..N-1) and --variants"
             )
-        device = str(self.given.get("device", ""))
-        if self.jobs > 1 and device.startswith("cuda:"):
-            raise CfiptUsageError(
-                f"--jobs {self.jobs} gives each run its own GPU; pass --device cuda, not {device}"
-            )
 
     def runs(self) -> list[Run]:
         """Every run, variant by variant, seeds 0..N-1 (only the run `only` names, when given)."""
@@ -147,6 +142,12 @@ class Study:
             raise CfiptUsageError(f"{request.config_file}: seed and variant are set per run by reproduce")
         config = TrainConfig.from_mapping({**dataset.train_preset, **from_file, **request.given})
         train = {k: v for k, v in config.to_dict().items() if k not in PER_RUN}
+        device = str(train.get("device", "")).strip().lower()
+        if request.jobs > 1 and device.startswith("cuda:"):  # from the options, --config or a preset
+            raise CfiptUsageError(
+                f"--jobs {request.jobs} gives each run its own GPU, which its worker sees as cuda:0; pass "
+                f"--device cuda, not {device}"
+            )
         return cls(request, dataset, files, train)
 
     def protocol(self) -> dict[str, Any]:

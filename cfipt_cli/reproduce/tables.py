@@ -38,8 +38,26 @@ def _difference(ours: Any, paper: float | None) -> float | None:
     return None if ours is None or paper is None else round(ours - paper, 4)
 
 
-def build_results(study: Study, finished: Sequence[Run]) -> dict[str, Any]:
-    """The results of the finished runs, by variant, with the paper's figures (JSON-ready)."""
+def missing_runs(
+    planned: Sequence[Run], finished: Sequence[Run], failed: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The planned runs without results: "failed" (with its error line) in this call, else "not run"."""
+    done = {r.id for r in finished}
+    return [
+        {"run": r.id, "variant": r.variant, "state": "failed" if r.id in failed else "not run",
+         "error": failed.get(r.id)}
+        for r in planned if r.id not in done
+    ]  # fmt: skip
+
+
+def build_results(
+    study: Study,
+    finished: Sequence[Run],
+    planned: Sequence[Run] = (),
+    failed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The results of the finished runs, by variant, with the paper's figures (JSON-ready); the
+    `planned` runs that did not finish are listed in `missing_runs` ("failed" when `failed` names them)."""
     paper = study.dataset.paper
     variants = {}
     for variant in study.request.variants:
@@ -64,6 +82,7 @@ def build_results(study: Study, finished: Sequence[Run]) -> dict[str, Any]:
         "paper_note": None if paper else f"the paper gives no figures for {study.dataset.title}",
         "variants": variants,
         "ablation": ablation,
+        "missing_runs": missing_runs(planned, finished, failed or {}),
     }
 
 
@@ -93,6 +112,26 @@ def _table_rows(results: Mapping[str, Any]) -> list[tuple[str, str, list[Mapping
     return rows
 
 
+def _runs_line(results: Mapping[str, Any]) -> str:
+    """`Runs: full: 2 runs, 4d: 1 of 2 runs (1 failed).`: the finished runs per variant, and the missing."""
+    missing: dict[str, list[Mapping[str, Any]]] = {}
+    for m in results.get("missing_runs", []):
+        missing.setdefault(m["variant"], []).append(m)
+    parts = []
+    for variant in dict.fromkeys([*results["variants"], *missing]):
+        done = len(results["variants"].get(variant, {}).get("runs", []))
+        gone = missing.get(variant, [])
+        if not gone:
+            parts.append(f"{variant}: {done} runs")
+            continue
+        failed = sum(m["state"] == "failed" for m in gone)
+        states = [f"{failed} failed"] * bool(failed) + [f"{len(gone) - failed} not run"] * (
+            len(gone) > failed
+        )
+        parts.append(f"{variant}: {done} of {done + len(gone)} runs ({', '.join(states)})")
+    return f"Runs: {', '.join(parts)}." if parts else "No finished run yet."
+
+
 def markdown_results(results: Mapping[str, Any]) -> str:
     """Both tables in Markdown."""
     variants = list(results["variants"])
@@ -100,8 +139,13 @@ def markdown_results(results: Mapping[str, Any]) -> str:
     paper = results["paper"]
     lines = [f"Mean ± standard deviation over seeds, {results['title']}, {results['train_per_class']} "
              "training pixels per class (percent; kappa x 100)", ""]  # fmt: skip
-    runs = ", ".join(f"{v}: {len(f['runs'])} runs" for v, f in results["variants"].items())
-    lines += [f"Runs: {runs}." if runs else "No finished run yet.", ""]
+    lines += [_runs_line(results), ""]
+    missing = results.get("missing_runs", [])
+    if missing:
+        named = "; ".join(
+            f"{m['run']} ({m['state']}{': ' + m['error'] if m['error'] else ''})" for m in missing
+        )
+        lines += [f"Missing runs, not in the figures: {named}.", ""]
     if results["paper_note"]:
         lines += [f"Note: {results['paper_note']}.", ""]
     head = ["class / metric", *variants] + (["paper (full)", "full - paper"] if paper and full else [])
@@ -142,6 +186,8 @@ def csv_results(results: Mapping[str, Any]) -> str:
         lines.append(
             ",".join(["ablation", "OA", row["variant"], *("" if v is None else str(v) for v in values)])
         )
+    for m in results.get("missing_runs", []):  # a run without figures: its state in the row column
+        lines.append(",".join([m["state"].replace(" ", "_"), m["run"], m["variant"], "", "", "0", "", ""]))
     return "\n".join(lines) + "\n"
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
+from cfipt_cli.errors import CfiptUsageError, DeviceUnavailableError, InputNotFoundError
 from cfipt_cli.reproduce.datasets import DATASETS, get_dataset
 from cfipt_cli.reproduce.discovery import GivenFiles, discover
-from cfipt_cli.reproduce.parallel import gpu_ids, run_parallel, slot_gpus
-from cfipt_cli.reproduce.study import Run, StudyRequest, parse_variants
+from cfipt_cli.reproduce.parallel import Slots, gpu_ids, plan_slots, run_parallel
+from cfipt_cli.reproduce.study import Run, Study, StudyRequest, parse_variants
 from models.config import PRESET_DIR
 
 
@@ -79,18 +79,10 @@ def test_request_checks() -> None:
             parse_variants(bad)
     with pytest.raises(CfiptUsageError, match="--seed is set per run"):
         StudyRequest(Path("d"), "houston", Path("o"), given={"seed": 3})
-    with pytest.raises(CfiptUsageError, match="--device cuda, not cuda:1"):
-        StudyRequest(Path("d"), "houston", Path("o"), jobs=2, given={"device": "cuda:1"})
     with pytest.raises(CfiptUsageError, match="unknown --dataset 'indian'"):
         get_dataset("indian")
     only = StudyRequest(Path("d"), "houston", Path("o"), seeds=3, only="full/seed-2").runs()
     assert [r.id for r in only] == ["full/seed-2"]
-
-
-def test_gpus_come_from_cuda_visible_devices_and_slots_share_them() -> None:
-    assert gpu_ids(3, {"CUDA_VISIBLE_DEVICES": "4,6"}) == ["4", "6"]
-    assert gpu_ids(3, {}) == ["0", "1", "2"]
-    assert slot_gpus(3, ["4", "6"]) == ["4", "6", "4"]
 
 
 def test_parallel_runs_each_run_once_on_one_gpu_at_a_time(tmp_path) -> None:
@@ -113,8 +105,10 @@ def test_parallel_runs_each_run_once_on_one_gpu_at_a_time(tmp_path) -> None:
             busy[gpu] -= 1
         return (1, "cfipt: error: boom") if run.seed == 3 else (0, "")
 
-    with pytest.raises(DataError, match=r"1 of 5 runs failed: full/seed-3 \(exit 1: cfipt: error: boom\)"):
-        run_parallel(runs, 2, ["0", "1"], launch)
+    outcomes = run_parallel(runs, ["0", "1"], launch)
+    assert [(o.run.id, o.code, o.message) for o in outcomes if o.code] == [
+        ("full/seed-3", 1, "cfipt: error: boom")
+    ]
     assert sorted(r for r, _ in seen) == sorted(
         r.id for r in runs
     )  # each once, the failure did not stop the rest
@@ -142,3 +136,34 @@ def test_the_help_names_every_value_with_an_upper_case_word(run_cli) -> None:
     options = stdout.split("\nOptions:\n", 1)[1]
     metavars = re.findall(r"^\s+(?:-\w, )?--[\w-]+ (\S+)", options, flags=re.MULTILINE)
     assert metavars and all(m == "/" or re.fullmatch(r"[A-Z]+", m) for m in metavars), metavars
+
+
+def test_jobs_above_the_gpus_are_capped_one_run_per_gpu() -> None:
+    two = lambda: 2  # noqa: E731 - torch would see the two GPUs CUDA_VISIBLE_DEVICES lists
+    gpus = gpu_ids({"CUDA_VISIBLE_DEVICES": "4,6"}, two)
+    assert (
+        gpus == ["4", "6"]
+        and gpu_ids({}, two) == ["0", "1"]
+        and gpu_ids({"CUDA_VISIBLE_DEVICES": "4"}, lambda: 0) == []
+    )
+    capped = plan_slots(3, "cuda", gpus)
+    assert capped.gpus == ["4", "6"] and "--jobs 3: only 2 GPU(s) visible (4,6), so 2 runs" in (
+        capped.warning or ""
+    )
+    assert plan_slots(2, "auto", gpus) == Slots(["4", "6"]) and plan_slots(1, "cuda", gpus).gpus == ["4"]
+    assert plan_slots(3, "cpu", gpus) == Slots(["", "", ""])  # CPU: 3 processes, the GPUs hidden from them
+    assert plan_slots(3, "auto", []) == Slots(["", "", ""])
+    with pytest.raises(DeviceUnavailableError, match="no GPU is visible here"):
+        plan_slots(2, "cuda", [])
+
+
+def test_jobs_with_a_numbered_cuda_device_is_refused_from_any_source(houston_layout, tmp_path) -> None:
+    config = tmp_path / "train.toml"
+    config.write_text('device = "cuda:1"\n')
+    for changes in ({"given": {"device": "cuda:1"}}, {"config_file": config}):
+        request = StudyRequest(houston_layout, "houston", tmp_path / "o", jobs=2, **changes)
+        with pytest.raises(CfiptUsageError, match="worker sees as cuda:0; pass --device cuda, not cuda:1"):
+            Study.resolve(request)
+    assert Study.resolve(
+        StudyRequest(houston_layout, "houston", tmp_path / "o", config_file=config)
+    )  # --jobs 1

@@ -231,3 +231,155 @@ def test_overwrite_discards_a_study_and_plans_every_run_again(study, houston_lay
     shutil.copytree(out, copy)
     plan = reproduce(_request(houston_layout, copy, dry_run=True, overwrite=True))
     assert plan["runs_to_do"] == ["full/seed-0", "full/seed-1"] and (copy / "full").is_dir()  # dry run
+
+
+def test_overwrite_removes_only_what_the_study_wrote(study, houston_layout, tmp_path) -> None:
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "notes.txt").write_text("mine")
+    (copy / "full" / "notes.txt").write_text("mine too")
+    (copy / "full" / "seed-1" / "figure.svg").write_text("kept")
+    stale = copy / "4d" / "seed-7"  # a run of an earlier study with other variants and seeds
+    shutil.copytree(copy / "full" / "seed-0", stale)
+    summary = reproduce(_request(houston_layout, copy, seeds=1, overwrite=True))
+    assert summary["runs_to_do"] == ["full/seed-0"] and (copy / "full" / "seed-0" / "run.json").is_file()
+    assert (copy / "notes.txt").read_text() == "mine" and (
+        copy / "full" / "notes.txt"
+    ).read_text() == "mine too"
+    assert sorted(p.name for p in (copy / "full" / "seed-1").iterdir()) == [
+        "figure.svg"
+    ]  # the run's files went
+    assert not (copy / "4d").exists()
+    assert json.loads((copy / "results.json").read_text())["variants"]["full"]["OA"]["n"] == 1
+
+
+def test_a_failed_run_leaves_the_tables_of_the_finished_ones_and_fails(
+    study, houston_layout, tmp_path, monkeypatch
+) -> None:
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    failing = copy / "full" / "seed-1"
+    (failing / "run.json").unlink()
+    shutil.rmtree(failing / "model")
+    (copy / "results.json").unlink()
+
+    def boom(request):
+        raise DataError("boom: no training pixels")
+
+    monkeypatch.setattr(runner, "run_training", boom)
+    with pytest.raises(
+        DataError, match=r"^1 of 1 runs failed: full/seed-1 \(boom: no training pixels\); the tables"
+    ):
+        reproduce(_request(houston_layout, copy))
+    results = json.loads((copy / "results.json").read_text())
+    assert (
+        results["variants"]["full"]["runs"] == ["full/seed-0"] and results["variants"]["full"]["OA"]["n"] == 1
+    )
+    assert results["missing_runs"] == [
+        {"run": "full/seed-1", "variant": "full", "state": "failed", "error": "boom: no training pixels"}
+    ]
+    markdown = (copy / "results.md").read_text()
+    assert "Runs: full: 1 of 2 runs (1 failed)." in markdown
+    assert "Missing runs, not in the figures: full/seed-1 (failed: boom: no training pixels)." in markdown
+    assert "failed,full/seed-1,full,,,0,," in (copy / "results.csv").read_text().splitlines()
+
+
+def test_jobs_above_the_gpus_runs_one_run_per_gpu_and_tabulates_what_finished(
+    study, houston_layout, tmp_path, monkeypatch, caplog
+) -> None:
+    import threading
+
+    from cfipt_cli.reproduce import parallel
+
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for seed in (0, 1):
+        (copy / "full" / f"seed-{seed}" / "run.json").unlink()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
+    monkeypatch.setattr(parallel, "cuda_device_count", lambda: 1)
+    busy, most, lock = [0], [0], threading.Lock()
+    gpus: list[str] = []
+
+    def launch(run, gpu):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+            gpus.append(gpu)
+        with lock:
+            busy[0] -= 1
+        return (3, "cfipt: error: no GPU memory") if run.seed == 1 else (0, "")
+
+    with pytest.raises(
+        DataError, match=r"1 of 2 runs failed: full/seed-1 \(exit 3: cfipt: error: no GPU memory\)"
+    ):
+        reproduce(_request(houston_layout, copy, jobs=3, given={**TINY, "device": "cuda"}), launch=launch)
+    assert gpus == ["5", "5"] and most[0] == 1  # capped at the one GPU: the runs went one after the other
+    assert "--jobs 3: only 1 GPU(s) visible (5), so 1 runs at a time, one per GPU" in caplog.text
+    missing = json.loads((copy / "results.json").read_text())["missing_runs"]
+    assert [(m["run"], m["state"]) for m in missing] == [
+        ("full/seed-0", "not run"),
+        ("full/seed-1", "failed"),
+    ]
+
+
+def test_a_model_folder_without_a_readable_model_json_is_trained_afresh(
+    study, houston_layout, tmp_path, monkeypatch
+) -> None:
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    run = copy / "full" / "seed-0"
+    (run / "run.json").unlink()
+    (run / "model" / "model.json").write_text("{damaged")
+    trained = _counting(monkeypatch, "run_training")
+    assert reproduce(_request(houston_layout, copy))["runs_to_do"] == ["full/seed-0"]
+    assert len(trained) == 1 and not trained[0].resume and not trained[0].overwrite
+    assert json.loads((run / "model" / "model.json").read_text())["status"] == "complete"
+
+
+def test_a_linked_model_folder_without_model_json_is_never_deleted(study, houston_layout, tmp_path) -> None:
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    run = copy / "full" / "seed-0"
+    (run / "run.json").unlink()
+    shutil.rmtree(run / "model")
+    foreign = tmp_path / "elsewhere"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    (run / "model").symlink_to(foreign)
+    with pytest.raises(DataError, match=r"full/seed-0 \(.*is not the run's own model folder.*left alone"):
+        reproduce(_request(houston_layout, copy))
+    assert (foreign / "thesis.tex").read_text() == "precious" and (run / "model").is_symlink()
+
+
+def test_a_device_error_stops_at_the_first_run_and_still_tabulates(
+    study, houston_layout, tmp_path, monkeypatch
+) -> None:
+    from cfipt_cli.errors import DeviceUnavailableError
+
+    out, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for seed in (0, 1):
+        (copy / "full" / f"seed-{seed}" / "run.json").unlink()
+        shutil.rmtree(copy / "full" / f"seed-{seed}" / "model")
+    calls: list[object] = []
+
+    def no_cuda(request):
+        calls.append(request)
+        raise DeviceUnavailableError("--device cuda was asked for but CUDA is not available here")
+
+    monkeypatch.setattr(runner, "run_training", no_cuda)
+    with pytest.raises(DataError, match=r"^1 of 2 runs failed: full/seed-0 \(--device cuda was asked"):
+        reproduce(_request(houston_layout, copy))
+    assert len(calls) == 1  # the same for every run: the second is not tried
+    missing = json.loads((copy / "results.json").read_text())["missing_runs"]
+    assert [(m["run"], m["state"]) for m in missing] == [
+        ("full/seed-0", "failed"),
+        ("full/seed-1", "not run"),
+    ]
+    assert "Runs: full: 0 of 2 runs (1 failed, 1 not run)." in (copy / "results.md").read_text()

@@ -22,7 +22,9 @@ PER_RUN = frozenset({"seed", "variant"})
 Dataset = Annotated[
     str, typer.Option("--dataset", help="houston, muufl, augsburg or trento.", metavar="NAME")
 ]
-Jobs = Annotated[int, typer.Option("--jobs", help="Runs at a time, one GPU each.", metavar="N")]
+Jobs = Annotated[
+    int, typer.Option("--jobs", help="Runs at a time (on GPUs at most one per GPU).", metavar="N")
+]
 Only = Annotated[
     str | None, typer.Option("--only", help="Run only this run, e.g. full/seed-3.", metavar="RUN")
 ]
@@ -86,7 +88,8 @@ def command(
     only: Only = None,
     dry_run: DryRun = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Discard the study in RUNS; start afresh.")
+        bool,
+        typer.Option("--overwrite", help="Discard the study in RUNS (only what it wrote); start afresh."),
     ] = False,
     json_out: JsonOut = False,
     **settings: Any,  # the training options of `cfipt train` but --seed and --variant
