@@ -7,8 +7,12 @@ The remote-sensing CLIPs publish open_clip weights in these layouts, all read he
 - open_clip's training checkpoint `epoch_N.pt`, `{"epoch", "name", "state_dict", "optimizer", ...}` with
   `module.` before every key when trained under DDP: SkyCLIP's files (SkyScript's open_clip fork);
   a `model` key is read like `state_dict`;
-- `.safetensors` (open_clip's hub files), and `.bin` / `.pt` pickles, read with weights_only=True so
-  that loading never runs code from the file.
+- `.safetensors` (open_clip's hub files, any case of the suffix), and `.bin` / `.pt` pickles, read with
+  weights_only=True so that loading never runs code from the file;
+- OpenAI's original TorchScript archives (`~/.cache/clip/ViT-B-16.pt`), read as open_clip's
+  `load_openai_model` reads them: `torch.jit.load(...).state_dict()`. Loading a TorchScript archive
+  compiles its code but runs none of it, unless a class in it defines `__setstate__` (run while
+  unpickling): such an archive is refused, so the guarantee above holds for these files too.
 
 Fitting is strict: every key of the model must be in the file with its shape; the only differences
 allowed are the harmless ones in `HARMLESS_EXTRA` (each with why), a 0-d vs 1-element `logit_scale`
@@ -20,6 +24,8 @@ architecture checked against; a file is never resized (no position-embedding int
 from __future__ import annotations
 
 import pickle
+import warnings
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,6 +77,29 @@ _UNREADABLE = (
 )
 
 
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: a zip whose top folder holds constants.pkl (torch.save zips have none)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.count("/") == 1 and name.endswith("/constants.pkl") for name in archive.namelist())
+
+
+def _torchscript_state_dict(path: Path) -> dict[str, Any]:
+    """The tensors of a TorchScript archive, without running any code of it (see the module docstring)."""
+    with zipfile.ZipFile(path) as archive:
+        code = [n for n in archive.namelist() if "/code/" in n and n.endswith(".py")]
+        runs_code = any(b"def __setstate__" in archive.read(name) for name in code)
+    if runs_code:
+        raise WeightsUnavailableError(
+            f"pretrained={path}: a TorchScript archive whose classes define __setstate__, code that loading "
+            "would run; pass its weights as a .safetensors or .pt state dict instead"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, not gone
+        return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+
+
 def read_state_dict(path: str | Path) -> dict[str, Any]:
     """The state dict of a checkpoint file (raw, `state_dict` / `model` wrapped, `module.` prefixed).
 
@@ -79,16 +108,18 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
 
             content: Any = load_file(str(path), device="cpu")
+        elif _is_torchscript(path):
+            content = _torchscript_state_dict(path)
         else:
             content = torch.load(path, map_location="cpu", weights_only=True)
     except _UNREADABLE as err:
         raise WeightsUnavailableError(
             f"pretrained={path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-            "pass a .pt, .bin or .safetensors file of open_clip weights"
+            "pass a .pt, .bin or .safetensors file of open_clip weights (or OpenAI's TorchScript .pt)"
         ) from err
     for wrapper in ("state_dict", "model"):  # open_clip's epoch_N.pt; other training scripts
         if isinstance(content, Mapping) and isinstance(content.get(wrapper), Mapping):

@@ -60,6 +60,32 @@ def _harmless_extras(sd: dict[str, torch.Tensor], path: Path) -> None:
     torch.save(extra, path)
 
 
+class _Holder(torch.nn.Module):
+    """A module that only holds tensors: the shape of a state dict in a TorchScript archive."""
+
+
+def _holding(sd: dict[str, torch.Tensor]) -> torch.nn.Module:
+    root = _Holder()
+    for key, value in sd.items():
+        *parents, leaf = key.split(".")
+        module = root
+        for name in parents:
+            if not hasattr(module, name):
+                module.add_module(name, _Holder())
+            module = getattr(module, name)
+        module.register_buffer(leaf, value)
+    return root
+
+
+def _torchscript(sd: dict[str, torch.Tensor], path: Path) -> None:
+    """OpenAI's ~/.cache/clip/*.pt: a TorchScript archive with its three metadata integers."""
+    extra = {**sd, "input_resolution": torch.tensor(16), "context_length": torch.tensor(77)}
+    extra["vocab_size"] = torch.tensor(49408)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_holding(extra)), str(path))
+
+
 LAYOUTS: dict[str, tuple[str, Callable[[dict[str, torch.Tensor], Path], None]]] = {
     "raw": ("RemoteCLIP-micro.pt", _raw),
     "state_dict": ("epoch_20.pt", _training_checkpoint),
@@ -67,6 +93,8 @@ LAYOUTS: dict[str, tuple[str, Callable[[dict[str, torch.Tensor], Path], None]]] 
     "model_key": ("weights.bin", _model_key),
     "safetensors": ("open_clip_model.safetensors", _safetensors),
     "harmless_extras": ("RS5M_micro.pt", _harmless_extras),
+    "torchscript": ("ViT-micro.pt", _torchscript),
+    "upper_case_suffix": ("open_clip_model.SAFETENSORS", _safetensors),
 }
 
 
@@ -106,6 +134,32 @@ def test_every_layout_loads_the_same_weights_bit_for_bit(layout, checkpoint_file
     assert not torch.equal(
         outputs(random_micro(99))[0], outputs(direct)[0]
     )  # the file did change the weights
+
+
+class _RunsCodeOnLoad(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[torch.Tensor, bool]:
+        return self.scale, self.training
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[torch.Tensor, bool]) -> None:
+        self.scale = state[0]
+        self.training = state[1]
+
+
+def test_a_torchscript_archive_that_runs_code_on_load_is_refused(tmp_path):
+    path = tmp_path / "setstate.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_RunsCodeOnLoad()), str(path))
+    with pytest.raises(
+        WeightsUnavailableError, match="TorchScript archive whose classes define __setstate__"
+    ):
+        load_backbone(MICRO_NAME, str(path))
 
 
 def test_the_harmless_differences_are_listed_with_a_reason():
