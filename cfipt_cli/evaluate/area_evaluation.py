@@ -26,7 +26,6 @@ from cfipt_cli.errors import DataError
 from cfipt_cli.evaluate.area_estimates import estimate_area_accuracy
 from cfipt_cli.evaluate.area_sample import AreaClass, SampleUnit, StratifiedSample, StratumKey
 from cfipt_cli.evaluate.grids import on_map_grid
-from cfipt_cli.evaluate.matching import name_key
 from cfipt_cli.evaluate.pixels import class_ids
 from cfipt_cli.evaluate.request import EvaluationRequest
 from cfipt_cli.evaluate.result import MatchedClass, warn
@@ -37,7 +36,7 @@ from cfipt_cli.evaluate.sample_points import (
     read_sample_points,
     values_at,
 )
-from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.classes import ClassTable, name_key
 from cfipt_cli.io.files import sha256_file
 from cfipt_cli.io.rasters import RasterSource, iter_windows, open_raster
 from cfipt_cli.io.vectors import name_of

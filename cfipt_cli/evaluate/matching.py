@@ -7,7 +7,6 @@ reported as '<side> value N', never dropped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TypeGuard
 
@@ -15,15 +14,10 @@ import numpy as np
 
 from cfipt_cli.errors import DataError
 from cfipt_cli.evaluate.result import MatchedClass, warn
-from cfipt_cli.io.classes import ClassInfo, ClassTable, default_colour
+from cfipt_cli.io.classes import ClassInfo, ClassTable, default_colour, name_key
 from cfipt_cli.log import get_logger
 
 LOG = get_logger(__name__)
-
-
-def name_key(name: str) -> str:
-    """Names match ignoring case and runs of blanks ('Parking lot 1' == 'parking  lot 1')."""
-    return re.sub(r"\s+", " ", name).strip().casefold()
 
 
 def _complete(table: ClassTable, values: set[int], side: str, notes: list[str]) -> ClassTable:

@@ -8,10 +8,10 @@ from typing import Any
 
 from cfipt_cli import __version__
 from cfipt_cli.errors import CfiptUsageError, DataError
-from cfipt_cli.evaluate.matching import name_key
 from cfipt_cli.evaluate.metrics import mean_std
 from cfipt_cli.evaluate.report_schema import RATES, read_reports
 from cfipt_cli.evaluate.result import FORMAT_VERSION, finite
+from cfipt_cli.io.classes import name_key
 from cfipt_cli.io.files import utc_now
 
 SUMMARY_FORMAT = "cfipt-evaluation-summary"

@@ -16,10 +16,9 @@ import numpy as np
 from rasterio.windows import Window
 
 from cfipt_cli.errors import DataError
-from cfipt_cli.evaluate.matching import name_key
 from cfipt_cli.evaluate.pixels import LabelReader
 from cfipt_cli.evaluate.result import warn
-from cfipt_cli.io.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour
+from cfipt_cli.io.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour, name_key
 from cfipt_cli.io.coreg import footprints_overlap
 from cfipt_cli.io.rasters import Grid
 from cfipt_cli.io.vectors import (

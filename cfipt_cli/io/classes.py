@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,15 @@ from cfipt_cli.errors import DataError, InputNotFoundError
 MAX_CLASS_ID = 65535  # class ids are 1..65535 (uint16 rasters, 0 = unlabelled)
 
 Colour = tuple[int, int, int]
+
+
+def name_key(name: str) -> str:
+    """Class names match ignoring case and runs of blanks ('Parking lot 1' == 'parking  lot 1').
+
+    The rule of every comparison of class names across files (evaluate, --init-from): CLIP's tokenizer
+    lower-cases the class text and collapses its blanks, so two names with one key are one text.
+    """
+    return re.sub(r"\s+", " ", name).strip().casefold()
 
 
 def default_colour(class_id: int) -> Colour:

@@ -6,10 +6,12 @@ finished cfipt model folder, its band layout is the scene's, and the settings th
 (backbone name, patch size, prompt length and depth, variant) are the run's; once the backbone is
 built, its fingerprint must be the one MODEL recorded.
 
-The class table is the scene's, matched to MODEL's by name (ids may differ). Nothing trainable in
+The class table is the scene's, matched to MODEL's by name (ids may differ; names compare as
+everywhere in cfipt, `io.classes.name_key`: case and runs of blanks ignored). Nothing trainable in
 the network is indexed by class (`models`): the learnt prompts are shared by every class, and what is
 class-specific is the frozen tokens of the class text "a multisource fusion patch of [CLASS]." built
-from the name. So a class MODEL has keeps exactly its trained logit (same weights, same text), a new
+from the name. So a class MODEL has keeps exactly its trained logit (same weights, same text: the tokenizer
+lower-cases it, so 'Grass' and 'grass' are one text), a new
 class starts from its template as in a fresh model, and a class of MODEL that the scene lacks is
 dropped with a warning. Should a trainable tensor ever be sized by the classes, loading refuses it
 (CheckpointError) rather than guess.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfipt_cli.contracts import model as modelio
 from cfipt_cli.errors import CfiptUsageError, CheckpointError
+from cfipt_cli.io.classes import name_key
 from cfipt_cli.io.files import sha256_file
 from cfipt_cli.log import get_logger
 
@@ -70,10 +73,11 @@ class InitSource:
         )
         modelio.load_weights(model, modelio.load_tensors(self.weights), self.weights)
         old = self.info.classes.names
-        dropped = [name for name in old if name not in class_names]
+        old_keys, scene_keys = {name_key(n) for n in old}, {name_key(n) for n in class_names}
+        dropped = [name for name in old if name_key(name) not in scene_keys]
         if dropped:
             log.warning("classes %s of %s are not in the scene; they are dropped", dropped, self.info.root)
-        new = [name for name in class_names if name not in old]
+        new = [name for name in class_names if name_key(name) not in old_keys]
         log.info(
             "starting from %s: %d classes kept, %d new (from their template)",
             self.info.root,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from cfipt_cli.contracts.model import build_network, load_model, read_model_info
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CfiptUsageError, CheckpointError
 from cfipt_cli.io.files import sha256_file
+from cfipt_cli.log import LOGGER_NAME
 from cfipt_cli.train.data import DEFAULT_CACHE_BYTES
 from cfipt_cli.train.init_from import check_init_source
 from cfipt_cli.train.loop import train_model
@@ -74,6 +76,27 @@ def test_shared_classes_keep_their_logits_and_new_ones_start_from_the_template(
         )
     fresh_weights = fresh.trainable_state_dict()  # the trained weights are not a fresh start
     assert any(not torch.equal(fresh_weights[k], trained[k]) for k in trained)
+    trainer.close()
+
+
+def test_names_that_differ_in_case_are_one_class(old_model, tmp_path, caplog, monkeypatch):
+    """'water' and 'GRASS' are MODEL's Water and Grass: kept (one class text), neither dropped nor new."""
+    names = ["Buildings", "water", "GRASS", "Trees"]
+    scene_dir = write_scene(tmp_path / "cased", size=24, names=names, n_train=6, seed=3)
+    monkeypatch.setattr(logging.getLogger(LOGGER_NAME), "propagate", True)  # after a CLI test's set-up
+    caplog.set_level("INFO", logger=LOGGER_NAME)
+    trainer = _initialised(scene_dir, old_model, tmp_path, seed=0)
+    messages = [r.getMessage() for r in caplog.records if r.name.endswith("init_from")]
+    assert any("['Roads']" in m and "dropped" in m for m in messages)  # Roads only, not Grass or Water
+    assert not any("'Grass'" in m or "'Water'" in m for m in messages)
+    assert any("3 classes kept, 1 new" in m for m in messages)
+    old, info = load_model(old_model)
+    torch.manual_seed(5)
+    hsi, aux = torch.randn(6, 8, 5, 5), torch.randn(6, 1, 5, 5)
+    new_logits, old_logits = _logits(trainer.model, hsi, aux), _logits(old, hsi, aux)
+    for name, old_name in (("water", "Water"), ("GRASS", "Grass")):  # the same logit: the same class
+        k_new, k_old = names.index(name), info.classes.names.index(old_name)
+        torch.testing.assert_close(new_logits[:, k_new], old_logits[:, k_old], rtol=1e-5, atol=1e-5)
     trainer.close()
 
 
