@@ -229,6 +229,7 @@ class RasterLabels:
     aligned: AlignedSource
     names: dict[int, str] = field(default_factory=dict)
     kind: str = "raster"
+    renumber: dict[int, int] | None = None  # file id -> id of the merged labels (`merged_labels`)
 
     def declared_ids(self) -> set[int] | None:
         return None  # only known after reading every window
@@ -241,7 +242,23 @@ class RasterLabels:
             raise DataError(
                 f"label raster {self.path.name} holds values that are not class ids in 0..{MAX_CLASS_ID}"
             )
-        return values.astype(np.uint16)
+        ids = values.astype(np.uint16)
+        return ids if self.renumber is None else self._renumbered(ids)
+
+    def _renumbered(self, ids: np.ndarray) -> np.ndarray:
+        """The ids mapped through `renumber`; an id without a category name cannot be matched by name."""
+        assert self.renumber is not None
+        unnamed = sorted(set(np.unique(ids[ids > 0]).tolist()) - set(self.renumber))
+        if unnamed:
+            raise DataError(
+                f"label raster {self.path.name} holds class ids {unnamed} that its category names (.aux.xml) "
+                "do not name, so they cannot be matched by name to the other label files; name them or give "
+                "--class-names"
+            )
+        lookup = np.zeros(MAX_CLASS_ID + 1, dtype=np.uint16)
+        for old, new in self.renumber.items():
+            lookup[old] = new
+        return lookup[ids]
 
     def close(self) -> None:
         """Close the raster."""

@@ -1,17 +1,25 @@
 """Training labels from several files (`--labels a.gpkg --labels suggestions.gpkg`), seen as one source.
 
-Class names are matched by name across the files, with the rule one file follows:
+A file carries class names (a vector layer of names, a label raster with `.aux.xml` CategoryNames) or
+only ids (a label raster without names, a vector layer of integer ids). Classes are matched across the
+files with the rule one file follows:
 - with a class-names file, every file already maps its names through it (nothing to do here);
-- else, when every file gives names (vector layers of names), the union of the names is numbered
-  1..K in sorted order, as one file's names are;
-- else the files that give ids (label rasters, vector layers of integer ids) fix the ids, named by
-  the rasters' category names; a vector layer of names then takes the ids of those names, and a name
-  that no id-giving file names is a DataError (give --class-names): guessing an id would merge classes.
+- else, when every file carries names, they are matched by name and each file's ids renumbered onto
+  one table: a label raster's names keep its ids, in file order, unless an earlier file holds that id
+  for another name; every other name (a vector layer's, a later raster's clashing one) takes the next
+  free id, in sorted order (vector layers alone: 1..K in sorted order, as one file's names are). So
+  `--labels scene/train_labels.tif --labels labelled.gpkg` keeps the scene's ids and adds new names;
+- else the files that give ids (label rasters, vector layers of integer ids) fix the ids, matched by
+  id and named by the rasters' category names (one id named differently by two of them is a DataError:
+  the files without names cannot be matched by name); a vector layer of names then takes the ids of
+  those names, and a name that no id-giving file names is a DataError (give --class-names): guessing an
+  id would merge classes.
 
-The merged source reads every file per window: a pixel takes the class of any file that labels it;
-two files giving one pixel two different classes is counted, and `check_conflicts` (after the pass,
-before anything is written) raises a DataError naming both files and how many pixels conflict.
-The same class twice is one label.
+The merged source reads every file per window: a pixel takes the class of any file that labels it. Two
+files giving a pixel inside the valid footprint two different classes is counted, and `check_conflicts`
+(after the pass, before anything is written) raises a DataError naming both files and how many pixels
+conflict; such pixels on nodata (out of the scene anyway) are only counted in a warning. The same class
+twice is one label.
 """
 
 from __future__ import annotations
@@ -24,7 +32,10 @@ import numpy as np
 from rasterio.windows import Window
 
 from cfipt_cli.errors import DataError
-from cfipt_cli.prepare.labels import LabelSource, VectorLabels
+from cfipt_cli.log import get_logger
+from cfipt_cli.prepare.labels import LabelSource, RasterLabels, VectorLabels
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -34,6 +45,7 @@ class MergedLabels:
     parts: list[LabelSource]
     names: dict[int, str]
     conflicts: dict[tuple[int, int], int] = field(default_factory=dict)  # (part i, part j) -> pixels
+    conflicts_on_nodata: int = 0  # pixels outside the valid footprint two parts disagree on
     kind: str = "merged"
     path: Path = field(init=False)  # the first file's (messages name the parts themselves)
 
@@ -46,13 +58,19 @@ class MergedLabels:
             return None
         return set().union(*(ids for ids in declared if ids is not None))
 
-    def read(self, window: Window) -> np.ndarray:
-        """Class ids of the window (0 = unlabelled), counting the pixels two parts disagree on."""
+    def read(self, window: Window, valid: np.ndarray | None = None) -> np.ndarray:
+        """Class ids of the window (0 = unlabelled), counting the pixels two parts disagree on.
+
+        `valid`: the window's valid footprint; a disagreement outside it is counted apart (`conflicts_on_nodata`).
+        """
         merged = self.parts[0].read(window).copy()
         owner = np.zeros(merged.shape, dtype=np.int16)  # which part gave each labelled pixel its class
         for j, part in enumerate(self.parts[1:], start=1):
             values = part.read(window)
             clash = (merged > 0) & (values > 0) & (merged != values)
+            if valid is not None:
+                self.conflicts_on_nodata += int(np.sum(clash & ~valid))
+                clash &= valid
             if clash.any():
                 firsts, counts = np.unique(owner[clash], return_counts=True)
                 for i, n in zip(firsts.tolist(), counts.tolist(), strict=True):
@@ -63,15 +81,21 @@ class MergedLabels:
         return merged
 
     def check_conflicts(self) -> None:
-        """DataError when two parts gave a pixel two different classes (see the module docstring)."""
+        """DataError when two parts gave a valid pixel two different classes (see the module docstring)."""
+        if self.conflicts_on_nodata:
+            log.warning(
+                "%d pixels on nodata are given different classes by two label files; they are not in the "
+                "scene and are ignored",
+                self.conflicts_on_nodata,
+            )
         if not self.conflicts:
             return
         (i, j), n = max(self.conflicts.items(), key=lambda item: item[1])
         total = sum(self.conflicts.values())
         more = f" ({total} conflicting pixels among all the files)" if total != n else ""
         raise DataError(
-            f"{self.parts[i].path.name} and {self.parts[j].path.name} label {n} pixel(s) with different "
-            f"classes{more}; correct one of them or leave one out"
+            f"{self.parts[i].path.name} and {self.parts[j].path.name} label {n} valid pixel(s) with "
+            f"different classes{more}; correct one of them or leave one out"
         )
 
     def close(self) -> None:
@@ -84,15 +108,19 @@ def label_parts(source: LabelSource) -> list[LabelSource]:
 
 
 def _gives_names(part: LabelSource) -> bool:
-    return isinstance(part, VectorLabels) and bool(part.names)
+    """A part whose classes are named (matched by name); the others give bare ids (matched by id)."""
+    return bool(part.names)
 
 
-def _renumber(part: VectorLabels, name_to_id: Mapping[str, int]) -> VectorLabels:
-    """The layer with its per-file ids replaced by those of its names in `name_to_id`."""
+def _renumber(part: LabelSource, name_to_id: Mapping[str, int]) -> LabelSource:
+    """The part with its per-file ids replaced by those of its names in `name_to_id`."""
+    names = {name_to_id[name]: name for name in part.names.values()}
+    if isinstance(part, RasterLabels):
+        return replace(part, names=names, renumber={old: name_to_id[n] for old, n in part.names.items()})
+    assert isinstance(part, VectorLabels)
     lookup = np.zeros(max(part.names) + 1, dtype=np.int64)
     for old, name in part.names.items():
         lookup[old] = name_to_id[name]
-    names = {name_to_id[name]: name for name in part.names.values()}
     return replace(part, ids=lookup[part.ids], names=names)
 
 
@@ -105,21 +133,38 @@ def _id_names(parts: Sequence[LabelSource]) -> dict[int, str]:
             if class_id in names and names[class_id] != name:
                 raise DataError(
                     f"class id {class_id} is {names[class_id]!r} in {origin[class_id].name} but {name!r} in "
-                    f"{part.path.name}; give --class-names to name the classes"
+                    f"{part.path.name}, and the label files without class names can only be matched by id; "
+                    "give --class-names to name the classes"
                 )
             names[class_id], origin[class_id] = name, part.path
     return names
 
 
+def _all_by_name(parts: Sequence[LabelSource]) -> dict[str, int]:
+    """Every part names its classes: the name -> id table of the module docstring."""
+    name_to_id: dict[str, int] = {}
+    for part in parts:
+        if isinstance(part, RasterLabels):  # a vector layer's 1..K are per file: they carry no meaning
+            taken = set(name_to_id.values())
+            for class_id, name in sorted(part.names.items()):
+                if name not in name_to_id and class_id not in taken:
+                    name_to_id[name] = class_id
+                    taken.add(class_id)
+    rest = sorted({name for p in parts for name in p.names.values()} - set(name_to_id))
+    start = max(name_to_id.values(), default=0)
+    name_to_id.update({name: start + k for k, name in enumerate(rest, start=1)})
+    return name_to_id
+
+
 def _name_to_id(parts: Sequence[LabelSource]) -> dict[str, int]:
     """The common name -> id map of the module docstring (no class-names file)."""
-    named = [p for p in parts if _gives_names(p)]
-    if len(named) == len(parts):
-        union = sorted({n for p in named for n in p.names.values()})
-        return {name: i for i, name in enumerate(union, start=1)}
-    by_id = _id_names([p for p in parts if not _gives_names(p)])
+    if all(_gives_names(p) for p in parts):
+        return _all_by_name(parts)
+    by_id = _id_names([p for p in parts if not isinstance(p, VectorLabels) or not p.names])
     name_to_id = {name: class_id for class_id, name in by_id.items()}
-    for part in named:
+    for part in parts:
+        if not isinstance(part, VectorLabels):
+            continue
         unknown = sorted(set(part.names.values()) - set(name_to_id))
         if unknown:
             raise DataError(
@@ -133,11 +178,15 @@ def merge_labels(parts: Sequence[LabelSource], names_fixed: bool) -> LabelSource
     """One source of the parts (the part itself when alone); `names_fixed`: a class-names file was given."""
     if len(parts) == 1:
         return parts[0]
-    if not names_fixed and any(_gives_names(p) for p in parts):
-        name_to_id = _name_to_id(parts)
-        parts = [_renumber(p, name_to_id) if _gives_names(p) else p for p in parts]  # type: ignore[arg-type]
-    names: dict[int, str] = {}
-    for part in parts:
-        for class_id, name in part.names.items():
-            names.setdefault(class_id, name)
-    return MergedLabels(list(parts), names)
+    if names_fixed or not any(_gives_names(p) for p in parts):  # ids as they are (named by the table)
+        names: dict[int, str] = {}
+        for part in parts:
+            for class_id, name in part.names.items():
+                names.setdefault(class_id, name)
+        return MergedLabels(list(parts), names)
+    name_to_id = _name_to_id(parts)
+    by_name = all(_gives_names(p) for p in parts)  # else the id-giving parts keep their ids
+    renumbered = [
+        _renumber(p, name_to_id) if p.names and (by_name or isinstance(p, VectorLabels)) else p for p in parts
+    ]
+    return MergedLabels(renumbered, {class_id: name for name, class_id in name_to_id.items()})

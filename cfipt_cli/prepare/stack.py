@@ -23,6 +23,8 @@ from cfipt_cli.io.creation_options import probe_creation_options
 from cfipt_cli.io.gtiff import geotiff_profile
 from cfipt_cli.io.rasters import Grid, RunningStats, iter_windows, window_slices
 from cfipt_cli.prepare.inputs import OpenedInputs
+from cfipt_cli.prepare.labels import LabelSource
+from cfipt_cli.prepare.merged_labels import MergedLabels
 
 TILE = 256
 STACK_OPTIONS = {
@@ -91,6 +93,11 @@ def _progress(windows: list[Window], enabled: bool) -> Iterable[Window]:
     return tqdm(windows, desc="prepare", unit="window", leave=False)
 
 
+def _read_labels(source: LabelSource, window: Window, valid: np.ndarray) -> np.ndarray:
+    """The window's labels; merged labels count their conflicts inside the valid footprint only."""
+    return source.read(window, valid) if isinstance(source, MergedLabels) else source.read(window)
+
+
 def windowed_pass(
     folder: Path, inputs: OpenedInputs, window_size: int, creation: dict[str, str], progress: bool
 ) -> PassResult:
@@ -122,7 +129,7 @@ def windowed_pass(
             row_off, col_off, _, _ = window_slices(window)
             for pixels, source in ((train, inputs.labels), (test, inputs.test_labels)):
                 if source is not None:
-                    pixels.add(source.read(window), valid, row_off, col_off, grid.width)
+                    pixels.add(_read_labels(source, window, valid), valid, row_off, col_off, grid.width)
     return PassResult(stats, band_valid, stats.count, train, test)
 
 

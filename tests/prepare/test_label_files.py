@@ -84,7 +84,7 @@ def test_a_pixel_with_two_classes_is_refused_naming_both_files(scene_files, halv
     twice = first.iloc[1:2]  # the same class twice counts once
     gpd.GeoDataFrame(gpd.pd.concat([clash, twice]), crs=frame.crs).to_file(tmp_path / "clash.gpkg")
     with pytest.raises(
-        DataError, match=r"a\.gpkg and clash\.gpkg label 64 pixel\(s\) with different classes"
+        DataError, match=r"a\.gpkg and clash\.gpkg label 64 valid pixel\(s\) with different classes"
     ):
         prepare_labelled(scene_files, tmp_path / "s", [paths[0], tmp_path / "clash.gpkg"], "class")
     assert not (tmp_path / "s").exists()
