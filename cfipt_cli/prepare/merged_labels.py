@@ -1,8 +1,9 @@
 """Training labels from several files (`--labels a.gpkg --labels suggestions.gpkg`), seen as one source.
 
 A file carries class names (a vector layer of names, a label raster with `.aux.xml` CategoryNames) or
-only ids (a label raster without names, a vector layer of integer ids). Classes are matched across the
-files with the rule one file follows:
+only ids (a label raster without names, a vector layer of integer ids). Names match as everywhere in
+cfipt (`io.classes.name_key`: case and runs of blanks ignored; the first file's spelling is kept), and
+classes are matched across the files with the rule one file follows:
 - with a class-names file, every file already maps its names through it (nothing to do here);
 - else, when every file carries names, they are matched by name and each file's ids renumbered onto
   one table: a label raster's names keep its ids, in file order, unless an earlier file holds that id
@@ -32,6 +33,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from cfipt_cli.errors import DataError
+from cfipt_cli.io.classes import name_key
 from cfipt_cli.log import get_logger
 from cfipt_cli.prepare.labels import LabelSource, RasterLabels, VectorLabels
 
@@ -112,15 +114,32 @@ def _gives_names(part: LabelSource) -> bool:
     return bool(part.names)
 
 
-def _renumber(part: LabelSource, name_to_id: Mapping[str, int]) -> LabelSource:
-    """The part with its per-file ids replaced by those of its names in `name_to_id`."""
-    names = {name_to_id[name]: name for name in part.names.values()}
+def _spellings(parts: Sequence[LabelSource]) -> dict[str, str]:
+    """`name_key` -> its first spelling in the parts; one file naming two classes of one key: DataError."""
+    first: dict[str, str] = {}
+    for part in parts:
+        own: dict[str, str] = {}
+        for name in part.names.values():
+            key = name_key(name)
+            if own.setdefault(key, name) != name:
+                raise DataError(
+                    f"{part.path.name} names both {own[key]!r} and {name!r}: class names match ignoring case "
+                    "and blanks (one class text to CLIP), so write them alike or rename one"
+                )
+            first.setdefault(key, name)
+    return first
+
+
+def _renumber(part: LabelSource, key_to_id: Mapping[str, int], spelling: Mapping[str, str]) -> LabelSource:
+    """The part with its per-file ids replaced by those of its names in `key_to_id` (by `name_key`)."""
+    new_ids = {old: key_to_id[name_key(name)] for old, name in part.names.items()}
+    names = {new_ids[old]: spelling[name_key(name)] for old, name in part.names.items()}
     if isinstance(part, RasterLabels):
-        return replace(part, names=names, renumber={old: name_to_id[n] for old, n in part.names.items()})
+        return replace(part, names=names, renumber=new_ids)
     assert isinstance(part, VectorLabels)
     lookup = np.zeros(max(part.names) + 1, dtype=np.int64)
-    for old, name in part.names.items():
-        lookup[old] = name_to_id[name]
+    for old, new in new_ids.items():
+        lookup[old] = new
     return replace(part, ids=lookup[part.ids], names=names)
 
 
@@ -130,48 +149,49 @@ def _id_names(parts: Sequence[LabelSource]) -> dict[int, str]:
     origin: dict[int, Path] = {}
     for part in parts:
         for class_id, name in part.names.items():
-            if class_id in names and names[class_id] != name:
+            if class_id in names and name_key(names[class_id]) != name_key(name):
                 raise DataError(
                     f"class id {class_id} is {names[class_id]!r} in {origin[class_id].name} but {name!r} in "
                     f"{part.path.name}, and the label files without class names can only be matched by id; "
                     "give --class-names to name the classes"
                 )
-            names[class_id], origin[class_id] = name, part.path
+            names.setdefault(class_id, name)
+            origin.setdefault(class_id, part.path)
     return names
 
 
-def _all_by_name(parts: Sequence[LabelSource]) -> dict[str, int]:
-    """Every part names its classes: the name -> id table of the module docstring."""
-    name_to_id: dict[str, int] = {}
+def _all_by_name(parts: Sequence[LabelSource], spelling: Mapping[str, str]) -> dict[str, int]:
+    """Every part names its classes: the name_key -> id table of the module docstring."""
+    key_to_id: dict[str, int] = {}
     for part in parts:
         if isinstance(part, RasterLabels):  # a vector layer's 1..K are per file: they carry no meaning
-            taken = set(name_to_id.values())
+            taken = set(key_to_id.values())
             for class_id, name in sorted(part.names.items()):
-                if name not in name_to_id and class_id not in taken:
-                    name_to_id[name] = class_id
+                if name_key(name) not in key_to_id and class_id not in taken:
+                    key_to_id[name_key(name)] = class_id
                     taken.add(class_id)
-    rest = sorted({name for p in parts for name in p.names.values()} - set(name_to_id))
-    start = max(name_to_id.values(), default=0)
-    name_to_id.update({name: start + k for k, name in enumerate(rest, start=1)})
-    return name_to_id
+    rest = sorted(name for key, name in spelling.items() if key not in key_to_id)
+    start = max(key_to_id.values(), default=0)
+    key_to_id.update({name_key(name): start + k for k, name in enumerate(rest, start=1)})
+    return key_to_id
 
 
-def _name_to_id(parts: Sequence[LabelSource]) -> dict[str, int]:
-    """The common name -> id map of the module docstring (no class-names file)."""
+def _key_to_id(parts: Sequence[LabelSource], spelling: Mapping[str, str]) -> dict[str, int]:
+    """The common name_key -> id map of the module docstring (no class-names file)."""
     if all(_gives_names(p) for p in parts):
-        return _all_by_name(parts)
+        return _all_by_name(parts, spelling)
     by_id = _id_names([p for p in parts if not isinstance(p, VectorLabels) or not p.names])
-    name_to_id = {name: class_id for class_id, name in by_id.items()}
+    key_to_id = {name_key(name): class_id for class_id, name in by_id.items()}
     for part in parts:
         if not isinstance(part, VectorLabels):
             continue
-        unknown = sorted(set(part.names.values()) - set(name_to_id))
+        unknown = sorted(name for name in part.names.values() if name_key(name) not in key_to_id)
         if unknown:
             raise DataError(
                 f"{part.path.name} names classes {unknown} that the label files giving class ids do not "
                 "name; give --class-names to fix the id of every class"
             )
-    return name_to_id
+    return key_to_id
 
 
 def merge_labels(parts: Sequence[LabelSource], names_fixed: bool) -> LabelSource:
@@ -184,9 +204,11 @@ def merge_labels(parts: Sequence[LabelSource], names_fixed: bool) -> LabelSource
             for class_id, name in part.names.items():
                 names.setdefault(class_id, name)
         return MergedLabels(list(parts), names)
-    name_to_id = _name_to_id(parts)
+    spelling = _spellings(parts)
+    key_to_id = _key_to_id(parts, spelling)
     by_name = all(_gives_names(p) for p in parts)  # else the id-giving parts keep their ids
     renumbered = [
-        _renumber(p, name_to_id) if p.names and (by_name or isinstance(p, VectorLabels)) else p for p in parts
+        _renumber(p, key_to_id, spelling) if p.names and (by_name or isinstance(p, VectorLabels)) else p
+        for p in parts
     ]
-    return MergedLabels(renumbered, {class_id: name for name, class_id in name_to_id.items()})
+    return MergedLabels(renumbered, {class_id: spelling[key] for key, class_id in key_to_id.items()})

@@ -84,7 +84,10 @@ def test_ids_named_differently_are_refused_when_a_file_has_no_names(scene_files,
     odd = _raster(tmp_path / "odd.tif", scene_files.label_raster, unnamed, names)
     with pytest.raises(DataError, match=r"odd\.tif holds class ids \[7\] that its category names"):
         prepare_labelled(scene_files, tmp_path / "o", [a, odd], None)
-    assert not (tmp_path / "s").exists() and not (tmp_path / "o").exists()
+    alike = _raster(tmp_path / "alike.tif", scene_files.label_raster, b_ids, {**names, 3: "grass"})
+    with pytest.raises(DataError, match=r"alike\.tif names both 'Grass' and 'grass'"):
+        prepare_labelled(scene_files, tmp_path / "g", [a, alike], None)
+    assert not any((tmp_path / d).exists() for d in ("s", "o", "g"))
 
 
 def test_the_labelling_loop_keeps_the_scene_ids_and_adds_new_names(scene_files, tmp_path, run_cli):
@@ -99,7 +102,7 @@ def test_the_labelling_loop_keeps_the_scene_ids_and_adds_new_names(scene_files, 
     assert previous.classes.ids == [3, 5, 8]
     frame = gpd.read_file(scene_files.polygons)
     filled = frame[frame["class"].isin(["Grass", "Road"])].copy()
-    filled["class"] = filled["class"].replace({"Road": "Wetland"})  # a name the scene lacks
+    filled["class"] = filled["class"].replace({"Road": "Wetland", "Grass": "GRASS"})  # new; Grass as typed
     filled.to_file(tmp_path / "labelled.gpkg")
     argv = ["prepare", "--hsi", scene_files.hsi, "--lidar", scene_files.lidar, "--out", tmp_path / "next"]
     argv += ["--labels", previous.train_labels_path, "--labels", tmp_path / "labelled.gpkg"]
