@@ -18,7 +18,7 @@ class RegularizeRequest:
     Attributes:
         map_path: the classification map (one band of class ids with CategoryNames in its `.aux.xml`).
         out: the cleaned map to write (GeoTIFF).
-        radius: majority vote in a (2 radius + 1)^2 window, or None for none.
+        radius: majority vote in OTB's ball of this radius (`majority`), or None for none.
         sieve: remove connected regions of fewer pixels than this, or None for no sieve.
         connectivity: 4 or 8, the neighbours that make a region (the sieve's).
         creation_options: `--co` GDAL creation options (over the map's tiling and compression).

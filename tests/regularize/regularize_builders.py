@@ -39,17 +39,29 @@ def noisy_map(shape: tuple[int, int] = (40, 52), seed: int = 0) -> np.ndarray:
     return ids
 
 
+def ball(radius: int) -> np.ndarray:
+    """ITK's BinaryBallStructuringElement of `radius` as a boolean (2 radius + 1)^2 array: the
+    offsets whose pixel centre lies in the ellipse of axes 2 radius + 1 around the centre pixel's
+    (`EllipsoidInteriorExteriorSpatialFunction` evaluated at pixel centres), i.e. at a Euclidean
+    distance of at most radius + 0.5."""
+    dy, dx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return np.hypot(dy, dx) <= radius + 0.5
+
+
 def slow_majority(ids: np.ndarray, radius: int) -> np.ndarray:
-    """The vote pixel by pixel: counts of the labels (0 = nodata, no vote) in the window clipped to
-    the array; a unique most frequent label wins, a tie keeps the centre, nodata stays."""
+    """The vote pixel by pixel: counts of the labels (0 = nodata, no vote) in the ball footprint
+    clipped to the array; a unique most frequent label wins, a tie keeps the centre, nodata stays."""
     out = ids.copy()
     height, width = ids.shape
+    padded = np.pad(ids, radius, constant_values=0)
+    footprint = ball(radius)
     for r in range(height):
         for c in range(width):
             if ids[r, c] == 0:
                 continue
-            window = ids[max(0, r - radius) : r + radius + 1, max(0, c - radius) : c + radius + 1]
-            labels, counts = np.unique(window[window != 0], return_counts=True)
+            window = padded[r : r + 2 * radius + 1, c : c + 2 * radius + 1]
+            votes = window[footprint & (window != 0)]
+            labels, counts = np.unique(votes, return_counts=True)
             top = counts == counts.max()
             out[r, c] = labels[top][0] if top.sum() == 1 else ids[r, c]
     return out

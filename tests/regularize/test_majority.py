@@ -1,13 +1,14 @@
 """The majority vote (`cfipt_cli.regularize.majority`) against a slow plain loop, and its rules:
-the most frequent label wins, a tie keeps the centre, nodata never wins and stays."""
+the votes come from ITK's ball footprint (the corners of the square do not vote from R = 2), the
+most frequent label wins, a tie keeps the centre, nodata never wins and stays."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from regularize_builders import slow_majority
+from regularize_builders import ball, slow_majority
 
-from cfipt_cli.regularize.majority import majority_vote
+from cfipt_cli.regularize.majority import ball_half_widths, majority_vote
 
 
 def whole(ids: np.ndarray, radius: int) -> np.ndarray:
@@ -46,3 +47,32 @@ def test_the_vote_equals_the_slow_loop_on_a_noisy_map(radius: int) -> None:
     rng = np.random.default_rng(radius)
     ids = rng.choice([0, 1, 2, 3, 7], size=(23, 31), p=[0.1, 0.4, 0.3, 0.15, 0.05]).astype(np.uint16)
     np.testing.assert_array_equal(whole(ids, radius), slow_majority(ids, radius))
+
+
+R2_FOOTPRINT = """
+. # # # .
+# # # # #
+# # o # #
+# # # # #
+. # # # .
+"""  # the picture of README.md ("Cleaning a map"): `o` is the pixel itself, which votes
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3, 4, 7])
+def test_the_footprint_is_itks_ball(radius: int) -> None:
+    rows = [[abs(dx) <= w for dx in range(-radius, radius + 1)] for w in ball_half_widths(radius)]
+    np.testing.assert_array_equal(np.array(rows), ball(radius))
+    picture = np.array([[c in "#o" for c in line.split()] for line in R2_FOOTPRINT.strip().splitlines()])
+    np.testing.assert_array_equal(picture, ball(2))
+    assert ball(1).all() and ball(2).sum() == 21 and ball(3).sum() == 37
+
+
+def test_the_corners_of_the_square_do_not_vote_from_radius_2() -> None:
+    # The centre's only class neighbours within R = 2 are the four corners of the 5 x 5 square: in a
+    # square window they would outvote it 4 to 1; in OTB's ball they are outside, so it stays.
+    ids = np.zeros((5, 5), np.uint8)
+    ids[2, 2] = 1
+    ids[0, 0] = ids[0, 4] = ids[4, 0] = ids[4, 4] = 2
+    assert whole(ids, 2)[2, 2] == 1
+    ids[0, 1] = ids[1, 0] = 2  # inside the ball: two votes of 2 against one of 1
+    assert whole(ids, 2)[2, 2] == 2

@@ -23,7 +23,7 @@ RadiusOpt = Annotated[
     typer.Option(
         "--radius",
         metavar="R",
-        help="Majority vote in a (2R+1) x (2R+1) window: the most frequent class wins, ties keep the pixel's.",
+        help="Majority vote in the disc of radius R (OTB's ball): the most frequent class wins, ties keep the pixel's.",
         show_default=False,
     ),
 ]
