@@ -6,6 +6,22 @@ the writer's process id (`.NAME.tmp-PID-XXXX`, folders also hold a `.cfipt-tmp` 
 next run on the same output can tell the leftovers of a killed run from those of a live one
 (`cfipt_cli.io.output_locks.clean_leftovers`).
 
+A file is renamed with its sidecars (GDAL's `.aux.xml`, `.ovr`, `.msk` and the QGIS style
+`<stem>.qml`) in this order, so that no failure or kill leaves the sidecars of one raster beside
+another (`atomic_file`, `_commit`):
+
+1. Check everything first, before any rename: the target may be replaced (`overwrite`), and neither
+   it nor a sidecar target appeared since the write began (someone else's file, never checked by the
+   output policy); an existing `<stem>.qml` is replaced only when it is cfipt's class-raster style.
+2. Move the old target aside (`.NAME.old-PID`), then the old sidecars: those the new file writes, and
+   those it does not (GDAL's, and for a GeoTIFF a cfipt class-raster style: the old raster's, which
+   would describe the new one wrongly; a user's `.qml` is never touched). A failure here puts them
+   all back; a kill leaves them for the next run, which puts them back (the target is missing).
+3. Rename the new file to the target: the commit.
+4. Rename the new sidecars to their names, then delete what was moved aside. A kill between 3 and 4
+   leaves the new file without (some of) its sidecars, never with the old ones: the next run deletes
+   moved-aside sidecars whose target is present.
+
 `JsonDocument.read` reads back the JSON documents written this way (scene.json, model.json,
 checkpoint state, evaluation reports).
 """
@@ -24,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from cfipt_cli.errors import CfiptError, OutputExistsError
+from cfipt_cli.io.output_kinds import CLASS_STYLE
 
 TMP_MARKER = ".cfipt-tmp"  # in every temporary folder until it is renamed: {"pid", "host"}
 
@@ -81,6 +98,7 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = False) -> Itera
 
 
 GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")  # appended to the file name
+GEOTIFF_SUFFIXES = (".tif", ".tiff")  # a replaced GeoTIFF loses a cfipt class style it does not rewrite
 
 
 def _sidecars(path: Path) -> list[Path]:
@@ -89,16 +107,80 @@ def _sidecars(path: Path) -> list[Path]:
     return [*gdal, path.with_suffix(".qml")] if path.suffix.lower() != ".qml" else gdal
 
 
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _cfipt_class_style(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink() and CLASS_STYLE.recognise(path)
+
+
+def _replaceable_style(path: Path) -> bool:
+    """A `.qml` that may be replaced: cfipt's class-raster style, or an empty file (as the policy)."""
+    return _cfipt_class_style(path) or (path.is_file() and path.stat().st_size == 0)
+
+
+def _check_commit(target: Path, written: list[Path], existed: set[Path], overwrite: bool) -> None:
+    """Step 1 of the module docstring: fail before any rename when `target` or a sidecar in
+    `written` may not be replaced, or appeared since the write began (`existed`: what was there)."""
+    check_output(target, overwrite)
+    for path in [target, *written]:
+        if _exists(path) and path not in existed:
+            raise OutputExistsError(
+                f"{path} appeared while cfipt was writing {target.name}; it is left alone and nothing "
+                "was written: move it away or choose another output, then run again"
+            )
+        sidecar_style = path != target and path.suffix == ".qml"  # a `.qml` target is its own kind
+        if sidecar_style and _exists(path) and not (overwrite and _replaceable_style(path)):
+            raise OutputExistsError(
+                f"{path} is not a QGIS style cfipt wrote (or --overwrite was not given); it is left "
+                f"alone and {target.name} was not written: delete it yourself or choose another output"
+            )
+
+
+def _stale(target: Path, written: list[Path]) -> list[Path]:
+    """The old target's sidecars that the new file does not write (step 2 of the module docstring)."""
+    if not _exists(target):
+        return []
+    stale = [p for p in _sidecars(target) if p not in written and _exists(p) and p.suffix != ".qml"]
+    style = target.with_suffix(".qml")
+    if target.suffix.lower() in GEOTIFF_SUFFIXES and style not in written and _cfipt_class_style(style):
+        stale.append(style)
+    return stale
+
+
+def _commit(tmp: Path, target: Path, pairs: list[tuple[Path, Path]], stale: list[Path]) -> None:
+    """Steps 2 to 4 of the module docstring: `pairs` are (temporary sidecar, its name)."""
+    aside: list[tuple[Path, Path]] = []
+    try:
+        for original in [target, *(name for _, name in pairs), *stale]:
+            if _exists(original):
+                old = original.with_name(f".{original.name}.old-{os.getpid()}")
+                os.replace(original, old)
+                aside.append((original, old))
+        os.replace(tmp, target)  # the commit: from here on the new file is the output
+    except BaseException:
+        for original, old in reversed(aside):
+            os.replace(old, original)
+        raise
+    for side_tmp, name in pairs:
+        os.replace(side_tmp, name)
+    for _, old in aside:
+        _remove(old)
+
+
 @contextlib.contextmanager
 def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `target` (same suffix); rename it to `target` on success.
 
     Sidecars written next to the temporary file are renamed with it: GDAL's (`<tmp>.aux.xml`,
     `<tmp>.ovr`, `<tmp>.msk`) and the QGIS style `<tmp stem>.qml` (`cfipt_cli.io.qgis_styles`), which
-    becomes `<target stem>.qml`, the default style QGIS loads for `target`.
+    becomes `<target stem>.qml`, the default style QGIS loads for `target`. The order of the renames
+    and what a replaced file's old sidecars become: the module docstring.
     """
     target_path = check_output(target, overwrite)
     target_path.parent.mkdir(parents=True, exist_ok=True)
+    existed = {p for p in [target_path, *_sidecars(target_path)] if _exists(p)}
     fd, name = tempfile.mkstemp(
         prefix=f".{target_path.stem}.tmp-{os.getpid()}-", suffix=target_path.suffix, dir=target_path.parent
     )
@@ -109,10 +191,10 @@ def atomic_file(target: str | os.PathLike[str], overwrite: bool = False) -> Iter
         yield tmp
         if tmp.exists():  # some writers (safetensors) recreate the file with private permissions
             tmp.chmod(_default_mode(0o666))
-        for side_tmp, side_target in zip(_sidecars(tmp), _sidecars(target_path), strict=True):
-            if side_tmp.exists():
-                _replace(side_tmp, side_target, True)  # the output policy checked them before any work
-        _replace(tmp, target_path, overwrite)
+        pairs = [(s, t) for s, t in zip(_sidecars(tmp), _sidecars(target_path), strict=True) if s.exists()]
+        written = [t for _, t in pairs]
+        _check_commit(target_path, written, existed, overwrite)
+        _commit(tmp, target_path, pairs, _stale(target_path, written))
     finally:
         for leftover in [tmp, *_sidecars(tmp)]:
             if leftover.exists():

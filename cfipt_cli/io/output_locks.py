@@ -58,8 +58,14 @@ def _dead_tmp_folder(path: Path) -> bool:
 
 def clean_leftovers(target: Path) -> None:
     """Remove the temporary entries of dead runs beside `target`, and inside it when it is a cfipt
-    folder (a model's checkpoint/ and model.json are replaced the same way); call with the lock held."""
+    folder (a model's checkpoint/ and model.json are replaced the same way); call with the lock held.
+
+    A moved-aside sidecar (`.NAME.aux.xml.old-PID`, `.STEM.qml.old-PID`, ...) is put back only when
+    `target` is missing (the killed run had moved the old output aside and not yet renamed the new
+    one: both come back); when `target` is present it is the new output (`cfipt_cli.io.atomic`
+    renames it before its sidecars), and the old sidecars are deleted rather than put beside it."""
     name, stem, suffix = re.escape(target.name), re.escape(target.stem), re.escape(target.suffix)
+    target_missing = not (target.exists() or target.is_symlink())
     sidecar = r"(?P<ext>\.aux\.xml|\.ovr|\.msk)?"
     _clean_folder(
         target.parent,
@@ -68,6 +74,7 @@ def clean_leftovers(target: Path) -> None:
         # a QGIS style `<stem>.qml` is recognised by its own first line (no `ext` group)
         old=re.compile(rf"\.(?P<name>{name}{sidecar}|{stem}\.qml)\.old-(?P<pid>\d+)"),
         trusted=False,
+        restore_sidecars=target_missing,
     )
     if target.is_dir() and not target.is_symlink() and (SCENE.recognise(target) or MODEL.recognise(target)):
         _clean_folder(
@@ -80,7 +87,12 @@ def clean_leftovers(target: Path) -> None:
 
 
 def _clean_folder(
-    folder: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str], trusted: bool
+    folder: Path,
+    tmp_dir: re.Pattern[str],
+    tmp_file: re.Pattern[str],
+    old: re.Pattern[str],
+    trusted: bool,
+    restore_sidecars: bool = True,
 ) -> None:
     try:
         entries = sorted(folder.iterdir(), key=lambda e: len(e.name))  # a GeoTIFF before its sidecars
@@ -88,13 +100,19 @@ def _clean_folder(
         return
     for entry in entries:
         with contextlib.suppress(OSError):
-            _clean_one(entry, tmp_dir, tmp_file, old, trusted)
+            _clean_one(entry, tmp_dir, tmp_file, old, trusted, restore_sidecars)
 
 
 def _clean_one(
-    entry: Path, tmp_dir: re.Pattern[str], tmp_file: re.Pattern[str], old: re.Pattern[str], trusted: bool
+    entry: Path,
+    tmp_dir: re.Pattern[str],
+    tmp_file: re.Pattern[str],
+    old: re.Pattern[str],
+    trusted: bool,
+    restore_sidecars: bool,
 ) -> None:
-    """Remove or put back one leftover; `trusted`: inside a cfipt folder, where every entry is cfipt's."""
+    """Remove or put back one leftover; `trusted`: inside a cfipt folder, where every entry is cfipt's;
+    `restore_sidecars`: whether a moved-aside sidecar is put back (else removed, see `clean_leftovers`)."""
     is_dir = entry.is_dir() and not entry.is_symlink()
     if tmp_dir.fullmatch(entry.name) and is_dir:
         if _dead_tmp_folder(entry):
@@ -108,6 +126,8 @@ def _clean_one(
     if moved and not trusted and not _cfipt_wrote(entry, moved["name"], moved.groupdict().get("ext")):
         return  # named like a moved-aside output but not one: a user's file, never moved or deleted
     original = entry.parent / moved["name"] if moved else None
+    if moved and not trusted and not restore_sidecars and _is_sidecar(moved):
+        original = None  # the old output's sidecar, beside the new output: removed below
     if original is not None and not (original.exists() or original.is_symlink()):
         log.warning("restoring %s, moved aside by a cfipt run killed while replacing it", original)
         os.replace(entry, original)
@@ -117,6 +137,10 @@ def _clean_one(
         shutil.rmtree(entry)
     else:
         entry.unlink()
+
+
+def _is_sidecar(moved: re.Match[str]) -> bool:
+    return bool(moved.groupdict().get("ext")) or moved["name"].endswith(".qml")
 
 
 def _cfipt_wrote(entry: Path, name: str, sidecar: str | None) -> bool:

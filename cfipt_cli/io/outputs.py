@@ -12,7 +12,11 @@
    as cfipt writes them), a sample of `cfipt sample` (its points, design and style), or an empty file or
    folder. Anything else is refused even with `--overwrite`. The QGIS style written beside a class
    raster (`OutputKind.style`) is an output of its own here: a `<stem>.qml` that is not cfipt's is
-   refused before any work, even with `--overwrite`.
+   refused before any work, even with `--overwrite`. A GeoTIFF of a kind without a style (a
+   probability raster, say) that replaces a file removes a cfipt class-raster style `<stem>.qml`
+   beside it, which would draw the new raster as the old map (a user's `.qml` is left alone), and the
+   old file's GDAL sidecars go with it (`cfipt_cli.io.atomic`, at the rename); so the `<stem>.qml` of
+   every GeoTIFF output counts in rule 1.
 3. **One run per output.** `locked_outputs` takes an OS lock (`fcntl.flock`) on a lock file beside
    each output (`.NAME.lock`) for the whole run; a second run on the same output fails at once with one
    line. The lock dies with its process, so a `kill -9` never leaves a stale lock.
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cfipt_cli.errors import CfiptUsageError, OutputExistsError
+from cfipt_cli.io.atomic import GEOTIFF_SUFFIXES
 from cfipt_cli.io.files import resolved
 from cfipt_cli.io.output_kinds import (
     ALL_KINDS,
@@ -128,7 +133,9 @@ def _output_paths(output: Output) -> list[Path]:
     base = resolved(output.path)
     if output.kind.folder:
         return [base]
-    styles = [_style_path(base)] if output.kind.style is not None else []
+    # a GeoTIFF's `<stem>.qml` is written (class rasters) or may be removed (`atomic`) with it
+    geotiff = base.suffix.lower() in GEOTIFF_SUFFIXES
+    styles = [_style_path(base)] if output.kind.style is not None or geotiff else []
     return [base, *(Path(str(base) + ext) for ext in OUTPUT_SIDECARS), *styles]
 
 

@@ -318,3 +318,12 @@ def test_leftovers_inside_a_model_folder_are_removed_and_a_moved_checkpoint_rest
     with policy.locked_outputs([model]):
         pass
     assert sorted(p.name for p in model.iterdir()) == ["checkpoint", "model.json"]
+
+
+def test_the_style_beside_any_geotiff_output_counts_as_an_output_path(tmp_path):
+    """A GeoTIFF output may remove a cfipt `<stem>.qml` beside it (`atomic_file`): it never is an input's."""
+    with pytest.raises(CfiptUsageError, match="would replace the input"):  # map.qml is map.tif's style
+        policy.refuse_outputs_over_inputs([_out(tmp_path / "map.tiff")], [("map", tmp_path / "map.tif")])
+    policy.refuse_outputs_over_inputs(
+        [_out(tmp_path / "map.png", policy.PNG)], [("map", tmp_path / "map.tif")]
+    )
