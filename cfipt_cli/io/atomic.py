@@ -43,6 +43,9 @@ from cfipt_cli.errors import CfiptError, OutputExistsError
 from cfipt_cli.io.output_kinds import CLASS_STYLE
 
 TMP_MARKER = ".cfipt-tmp"  # in every temporary folder until it is renamed: {"pid", "host"}
+# A raw scratch file beside an output (`.NAME.tmp-PID-XXXX.raw`, e.g. the sieve's memory map): no
+# GeoTIFF, so not named like one, and removed after a kill like the other temporaries.
+RAW_SCRATCH_SUFFIX = ".raw"
 
 
 def check_output(target: str | os.PathLike[str], overwrite: bool) -> Path:

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cfipt_cli.errors import OutputBusyError, OutputNotWritableError
-from cfipt_cli.io.atomic import TMP_MARKER
+from cfipt_cli.io.atomic import RAW_SCRATCH_SUFFIX, TMP_MARKER
 from cfipt_cli.io.files import resolved
 from cfipt_cli.io.output_kinds import ALL_KINDS, GEOTIFF, MODEL, SCENE
 from cfipt_cli.log import get_logger
@@ -67,10 +67,11 @@ def clean_leftovers(target: Path) -> None:
     name, stem, suffix = re.escape(target.name), re.escape(target.stem), re.escape(target.suffix)
     target_missing = not (target.exists() or target.is_symlink())
     sidecar = r"(?P<ext>\.aux\.xml|\.ovr|\.msk)?"
+    raw = re.escape(RAW_SCRATCH_SUFFIX)
     _clean_folder(
         target.parent,
         tmp_dir=re.compile(rf"\.{name}\.tmp-(?P<pid>\d+)-\w+"),
-        tmp_file=re.compile(rf"\.{stem}\.tmp-(?P<pid>\d+)-\w+(?:{suffix}{sidecar}|\.qml)"),
+        tmp_file=re.compile(rf"\.{stem}\.tmp-(?P<pid>\d+)-\w+(?:{suffix}{sidecar}|\.qml|{raw})"),
         # a QGIS style `<stem>.qml` is recognised by its own first line (no `ext` group)
         old=re.compile(rf"\.(?P<name>{name}{sidecar}|{stem}\.qml)\.old-(?P<pid>\d+)"),
         trusted=False,
