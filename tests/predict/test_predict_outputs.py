@@ -147,3 +147,20 @@ def test_half_written_parts_of_a_killed_run_are_removed_on_resume(tmp_path):
     (store.root / ".block-000003.tmp-99999").write_bytes(b"half a part")  # what kill -9 leaves
     assert store.prepare({"job": 1}) == 1  # the same job: its whole parts are kept
     assert sorted(p.name for p in store.root.iterdir()) == ["block-000000.npz", "job.json"]
+
+
+def test_probabilities_written_over_a_map_take_no_palette_from_its_old_style(setup, tmp_path):
+    """`--proba map.tif --overwrite` where a map was: cfipt's old map.qml would draw the float raster
+    paletted in QGIS; it goes with the old map (a user's style would stay, see tests/io)."""
+    import rasterio
+
+    _predict(setup, tmp_path / "map.tif")
+    assert (tmp_path / "map.qml").exists()
+    scene, model, info = setup
+    outputs = PredictOutputs(map_path=tmp_path / "other.tif", proba_path=tmp_path / "map.tif", overwrite=True)
+    predict_scene(
+        scene, model, info, outputs, PredictSettings(batch_size=16, block_size=8), CPU, model_id="m"
+    )
+    with rasterio.open(tmp_path / "map.tif") as src:
+        assert src.dtypes[0] == "float32" and src.count == 3
+    assert not (tmp_path / "map.qml").exists() and (tmp_path / "other.qml").exists()
