@@ -4,6 +4,7 @@ driver every raster is written with and its documentation page, and how GDAL spe
 from __future__ import annotations
 
 import re
+from typing import Any
 
 GTIFF = "GTiff"  # the driver of every raster cfipt writes
 TRUE_SPELLINGS = ("YES", "TRUE", "ON")  # what GDAL reads as a true / false option value
@@ -14,6 +15,15 @@ INTEGER = re.compile(r"[+-]?\d+")  # an integer option value as GDAL parses it
 def driver_doc_url(driver: str = GTIFF) -> str:
     """The GDAL documentation page of a raster driver."""
     return f"https://gdal.org/drivers/raster/{driver.lower()}.html"
+
+
+def bounded_block_cache(megabytes: int) -> Any:
+    """A `rasterio.Env` that bounds GDAL's block cache to `megabytes` (GDAL's default is 5 % of RAM,
+    which would cache whole bands of a large scene). rasterio hands GDAL_CACHEMAX to
+    `GDALSetCacheMax64`, in bytes: a bare 256 would be a 256-byte cache."""
+    import rasterio
+
+    return rasterio.Env(GDAL_CACHEMAX=megabytes * 1024 * 1024)
 
 
 def gdal_errors() -> tuple[type[Exception], ...]:

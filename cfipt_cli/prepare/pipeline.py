@@ -13,13 +13,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from cfipt_cli.contracts.scene import write_scene_meta
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.atomic import atomic_dir
 from cfipt_cli.io.classes import ClassTable
+from cfipt_cli.io.gdal import bounded_block_cache
 from cfipt_cli.prepare.describe import describe_scene, summarise
 from cfipt_cli.prepare.inputs import OpenedInputs, open_inputs
 from cfipt_cli.prepare.label_rasters import classes_and_split, write_label_rasters
@@ -45,7 +45,7 @@ def prepare(request: PrepareRequest) -> dict[str, Any]:
     user_table = read_class_names(class_names) if class_names is not None else None
     with policy.locked_outputs([checked.out]), ExitStack() as stack, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+        stack.enter_context(bounded_block_cache(GDAL_CACHE_MB))
         inputs = open_inputs(stack, checked, user_table)
         probe_stack_options(inputs.grid, len(inputs.band_descriptions()), checked.creation)
         with atomic_dir(checked.out, request.output.overwrite) as folder:

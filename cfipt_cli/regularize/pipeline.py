@@ -22,6 +22,7 @@ from cfipt_cli.io import mapio
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.atomic import RAW_SCRATCH_SUFFIX, atomic_file
 from cfipt_cli.io.creation_options import validate_creation_options
+from cfipt_cli.io.gdal import bounded_block_cache
 from cfipt_cli.io.gtiff import class_map_dtype, geotiff_profile
 from cfipt_cli.io.qgis_styles import style_path
 from cfipt_cli.io.rasters import crs_label, iter_windows, window_slices
@@ -32,7 +33,7 @@ from cfipt_cli.regularize.source import ClassMap, open_map
 
 Blocks = Iterator[tuple[Any, np.ndarray]]  # (window, class ids with nodata as 0)
 # GDAL's block cache during the run (its default, 5 % of RAM, would cache the whole band while the
-# sieve reads it); rasterio takes GDAL_CACHEMAX in bytes.
+# sieve reads it).
 GDAL_CACHE_MB = 64
 
 
@@ -122,11 +123,9 @@ def run_regularize(request: RegularizeRequest) -> dict[str, Any]:
     Raises:
         InputNotFoundError, DataError, CfiptUsageError, OutputExistsError: one line saying what to do.
     """
-    import rasterio
-
     output = policy.Output(request.out, "--out", policy.CLASS_MAP)
     policy.check_outputs([output], [("map", request.map_path)], request.overwrite)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 1024 * 1024):
+    with bounded_block_cache(GDAL_CACHE_MB):
         return _regularize(request)
 
 

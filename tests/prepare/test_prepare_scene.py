@@ -268,3 +268,21 @@ def test_the_request_and_the_flat_keywords_write_the_same_scene(scene_files, tmp
     assert {**summary, "out": None} == {**flat, "out": None} and summary["train_pixels"] == 20
     for name in ("stack.tif", "mask.tif", "train_labels.tif", "test_labels.tif"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_the_windowed_pass_runs_under_a_block_cache_of_megabytes_not_bytes(
+    scene_files, tmp_path, monkeypatch
+):
+    """rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64 in bytes: `GDAL_CACHEMAX=256` was a 256-byte cache."""
+    import cfipt_cli.prepare.pipeline as pipeline
+
+    seen = {}
+    real = pipeline.windowed_pass
+
+    def spy(*args, **kwargs):
+        seen["cache"] = rasterio.env.getenv().get("GDAL_CACHEMAX")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "windowed_pass", spy)
+    prepare_scene(scene_files.hsi, lidar=[scene_files.lidar], out=tmp_path / "scene")
+    assert seen["cache"] == pipeline.GDAL_CACHE_MB * 1024 * 1024
