@@ -209,7 +209,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48, help="scene side in pixels")
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--test-share", type=float, default=0.4)
-    parser.add_argument("--min-distance", type=int, default=None, help="suggest's (default: the patch size)")
+    # the patch size (11) would not fit 10 spread suggestions into a 48 x 48 scene every round
+    parser.add_argument("--min-distance", type=int, default=5, help="suggest's --min-distance")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout instead of the table")
     args = parser.parse_args()
     started, curves = time.perf_counter(), []
