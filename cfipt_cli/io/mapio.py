@@ -35,6 +35,11 @@ from cfipt_cli.io.rasters import Grid
 
 MAP_NODATA = 0
 PRODUCT_TAG = "CFIPT_PRODUCT"
+# The provenance tags of predict's rasters: the sha256 of the model's weights (what `cfipt suggest`
+# checks the rasters it reuses against), the `--pixels` selection, the uncertainty measure.
+MODEL_TAG = "CFIPT_MODEL_SHA256"
+PIXELS_TAG = "CFIPT_PIXELS"
+UNCERTAINTY_MEASURE_TAG = "CFIPT_UNCERTAINTY_MEASURE"
 TILE_SIZE = 512
 DEFAULT_CREATION_OPTIONS: dict[str, str] = {
     "TILED": "YES",
@@ -210,7 +215,7 @@ def open_uncertainty(
     dst = rasterio.open(path, "w", **profile)
     dst.set_band_description(1, f"uncertainty ({meaning})")
     tag_product(dst, "uncertainty")
-    dst.update_tags(CFIPT_UNCERTAINTY_MEASURE=measure)
+    dst.update_tags(**{UNCERTAINTY_MEASURE_TAG: measure})
     return dst
 
 

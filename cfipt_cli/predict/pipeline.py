@@ -166,7 +166,7 @@ def run_plan(
     if ranks.rank != 0:
         return summary
     with keeping_parts(store, len(blocks), True):
-        counts = write_outputs(plan, store, blocks)
+        counts = write_outputs(plan, store, blocks, computation.model_id)
     store.remove()
     summary.update(_output_summary(plan, counts, pixels, time.perf_counter() - started))
     return summary

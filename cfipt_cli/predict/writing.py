@@ -24,12 +24,20 @@ if TYPE_CHECKING:
     from cfipt_cli.predict.plan import PredictPlan
 
 
-def write_outputs(plan: PredictPlan, store: PartStore, blocks: list[Block]) -> dict[int, int]:
+def provenance_tags(plan: PredictPlan, model_id: str) -> dict[str, str]:
+    """Where the rasters come from (`mapio.MODEL_TAG`, `mapio.PIXELS_TAG`)."""
+    return {mapio.PIXELS_TAG: plan.pixels, **({mapio.MODEL_TAG: model_id} if model_id else {})}
+
+
+def write_outputs(
+    plan: PredictPlan, store: PartStore, blocks: list[Block], model_id: str = ""
+) -> dict[int, int]:
     """`assemble` and the quicklook; a GDAL or OS failure keeps the parts and says how to resume.
     Returns the pixel count of each class id."""
     failures: tuple[type[Exception], ...] = (*gdal_errors(), OSError)
     try:
-        counts = assemble(store, blocks, plan.grid, plan.info.classes, plan.outputs)
+        tags = provenance_tags(plan, model_id)
+        counts = assemble(store, blocks, plan.grid, plan.info.classes, plan.outputs, tags)
         write_quicklook(plan.outputs, plan.info.classes)
     except CfiptError:
         raise
@@ -42,9 +50,15 @@ def write_outputs(plan: PredictPlan, store: PartStore, blocks: list[Block]) -> d
 
 
 def assemble(
-    store: PartStore, blocks: list[Block], grid: Grid, classes: ClassTable, outputs: PredictOutputs
+    store: PartStore,
+    blocks: list[Block],
+    grid: Grid,
+    classes: ClassTable,
+    outputs: PredictOutputs,
+    tags: dict[str, str] | None = None,
 ) -> dict[int, int]:
-    """Write the GeoTIFFs from the parts, block by block; returns the pixel count of each class id."""
+    """Write the GeoTIFFs from the parts, block by block, each with `tags`; returns the pixel count of
+    each class id."""
     from rasterio.windows import Window
 
     counts = np.zeros(classes.max_id + 1, dtype=np.int64)
@@ -67,6 +81,8 @@ def assemble(
                         tmp[outputs.uncertainty_path], grid, measure, MEASURE_NAMES[measure], co
                     )
                 )
+            for dst in (d for d in (dst_map, dst_proba, dst_conf, dst_unc) if d is not None):
+                dst.update_tags(**(tags or {}))
             for block in blocks:
                 part = store.load(block.index)
                 window = Window(block.col, block.row, block.width, block.height)

@@ -11,14 +11,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
 
-from cfipt_cli.contracts.model import read_model_info
+from cfipt_cli.contracts.model import WEIGHTS_NAME, read_model_info
 from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import DataError
 from cfipt_cli.io import outputs as policy
+from cfipt_cli.io.classes import name_key
+from cfipt_cli.io.files import sha256_file
 from cfipt_cli.io.rasters import Grid
 from cfipt_cli.log import get_logger
 from cfipt_cli.predict.blocks import Block, block_grid
@@ -27,7 +30,7 @@ from cfipt_cli.suggest.candidates import CandidatePool
 from cfipt_cli.suggest.eligible import EligiblePixels, open_eligible
 from cfipt_cli.suggest.request import SuggestRequest
 from cfipt_cli.suggest.selection import select
-from cfipt_cli.suggest.sources import measure_of, model_doubts, raster_doubts
+from cfipt_cli.suggest.sources import measure_of, model_doubts, open_earlier, raster_doubts
 from cfipt_cli.suggest.writing import Suggestions, label_field_of, planned_outputs, write_suggestions
 
 log = get_logger(__name__)
@@ -63,37 +66,59 @@ def _pool(request: SuggestRequest, doubts: Any, eligible: EligiblePixels, distan
     return pool
 
 
+def _warn_other_classes(scene: Scene, info: Any) -> None:
+    """The points offer the model's class names; a scene of other names would get them as new classes."""
+    scene_names, model_names = scene.classes.names, info.classes.names
+    if scene_names and {name_key(n) for n in scene_names} != {name_key(n) for n in model_names}:
+        log.warning(
+            "the scene's classes (%s) are not the model's (%s): the points offer the model's names, which "
+            "cfipt prepare adds to the scene's labels as classes of their own",
+            ", ".join(scene_names),
+            ", ".join(model_names),
+        )
+
+
+def _warn_short(found: int, asked: int, distance: int, grid: Grid) -> None:
+    if found < asked:
+        room = -(-grid.width // distance) * -(-grid.height // distance)
+        log.warning(
+            "only %d of the %d suggestions asked for lie at least %d pixels apart (at most about %d fit in "
+            "a %d x %d scene at that distance); lower --min-distance for more",
+            found,
+            asked,
+            distance,
+            room,
+            grid.width,
+            grid.height,
+        )
+
+
 def run_suggest(request: SuggestRequest) -> dict[str, Any]:
     """Choose and write the suggestions; returns the summary (see `writing.Suggestions.summary`)."""
     scene = Scene.open(request.scene_dir)
     info = read_model_info(request.model_dir)
     grid = _scene_grid(scene, info)
-    label_field = label_field_of(request, scene)
-    measure = measure_of(request)
+    _warn_other_classes(scene, info)
+    label_field, measure = label_field_of(request, scene), measure_of(request)
     items = planned_outputs(request)
     policy.check_outputs(items, request.inputs(), request.overwrite)
+    weights = sha256_file(info.root / WEIGHTS_NAME)
     distance = request.min_distance or info.patch_size
     blocks = block_grid(grid.width, grid.height, request.settings.block_size)
     with (
         policy.locked_outputs([item.path for item in items]),
         open_eligible(scene, request.exclude_samples, grid) as eligible,
+        contextlib.ExitStack() as files,
     ):
-        count = _check_enough(eligible, blocks, request.n)
-        given = request.earlier.given
-        doubts = (
-            raster_doubts(request, info, grid, blocks)
-            if given
-            else model_doubts(request, scene, info, blocks)
-        )
+        opened = open_earlier(files, request, info, grid, weights) if request.earlier.given else None
+        count = _check_enough(eligible, blocks, request.n)  # all checked: now the one pass
+        if opened is not None:
+            doubts = raster_doubts(request, info, opened, blocks)
+        else:
+            doubts = model_doubts(request, scene, info, blocks)
         pool = _pool(request, doubts, eligible, distance)
         chosen = pool.kept.take(select(pool.kept, request.n, distance))
-        if len(chosen) < request.n:
-            log.warning(
-                "only %d of the %d suggestions asked for lie at least %d pixels apart; lower --min-distance for more",
-                len(chosen),
-                request.n,
-                distance,
-            )
-        result = Suggestions(request, info, grid, chosen, measure, distance, label_field, count)
+        _warn_short(len(chosen), request.n, distance, grid)
+        result = Suggestions(request, info, grid, chosen, measure, distance, label_field, count, weights)
         write_suggestions(result)
     return result.summary()

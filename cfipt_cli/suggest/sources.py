@@ -14,6 +14,8 @@ import numpy as np
 from cfipt_cli.compute.uncertainty import uncertainty
 from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.io.coreg import same_grid
+from cfipt_cli.io.mapio import MODEL_TAG
+from cfipt_cli.io.mapio import UNCERTAINTY_MEASURE_TAG as MEASURE_TAG
 from cfipt_cli.io.rasters import Grid
 from cfipt_cli.predict.blocks import Block
 
@@ -21,8 +23,6 @@ if TYPE_CHECKING:
     from cfipt_cli.contracts.model import ModelInfo
     from cfipt_cli.contracts.scene import Scene
     from cfipt_cli.suggest.request import SuggestRequest
-
-MEASURE_TAG = "CFIPT_UNCERTAINTY_MEASURE"  # what `cfipt predict --uncertainty` tags its raster with
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ def _from_proba(block: Block, ids: np.ndarray, proba: np.ndarray, measure: str) 
     return BlockDoubt(block, np.where(valid, ids, 0), uncertainty(proba, measure, axis=0), best)
 
 
-def _open_on_grid(files: contextlib.ExitStack, flag: str, path: Any, grid: Grid) -> Any:
+def _open_on_grid(files: contextlib.ExitStack, flag: str, path: Any, grid: Grid, weights_sha256: str) -> Any:
+    """`path` opened, on the scene's grid and predicted by the model whose weights have that sha256
+    (the rasters of predict carry it; a raster without the tag is taken on trust)."""
     import rasterio
 
     from cfipt_cli.io.gdal import gdal_errors
@@ -54,7 +56,26 @@ def _open_on_grid(files: contextlib.ExitStack, flag: str, path: Any, grid: Grid)
         raise DataError(
             f"{flag} {path} is not on the scene's pixel grid; give the rasters of a predict of this scene"
         )
+    predicted_by = src.tags().get(MODEL_TAG)
+    if predicted_by and predicted_by != weights_sha256:
+        raise DataError(
+            f"{flag} {path} was predicted by another model than --model (weights sha256 {predicted_by[:12]}..., "
+            f"not {weights_sha256[:12]}...); give the rasters of a predict with this model, or none"
+        )
     return src
+
+
+def _check_proba_bands(proba: Any, path: Any, info: ModelInfo) -> None:
+    """The bands of a --proba raster are the model's classes, in its order (predict names each band)."""
+    if proba.count != len(info.classes):
+        raise DataError(
+            f"--proba {path} has {proba.count} bands but the model has {len(info.classes)} classes"
+        )
+    names = list(proba.descriptions)
+    if all(names) and names != info.classes.names:
+        raise DataError(
+            f"--proba {path} holds the classes {', '.join(names)}, not the model's ({', '.join(info.classes.names)})"
+        )
 
 
 def measure_of(request: SuggestRequest) -> str:
@@ -76,32 +97,37 @@ def measure_of(request: SuggestRequest) -> str:
     return tagged
 
 
+def open_earlier(
+    files: contextlib.ExitStack, request: SuggestRequest, info: ModelInfo, grid: Grid, weights_sha256: str
+) -> dict[str, Any]:
+    """The rasters of an earlier predict, opened and checked (grid, model, classes) before any block."""
+    opened = {
+        flag: _open_on_grid(files, flag, path, grid, weights_sha256) for flag, path in request.earlier.paths()
+    }
+    if "--proba" in opened:
+        _check_proba_bands(opened["--proba"], request.earlier.proba, info)
+    return opened
+
+
 def raster_doubts(
-    request: SuggestRequest, info: ModelInfo, grid: Grid, blocks: list[Block]
+    request: SuggestRequest, info: ModelInfo, opened: dict[str, Any], blocks: list[Block]
 ) -> Iterator[BlockDoubt]:
-    """Each block from the rasters of an earlier predict (`--proba`, or `--map` + `--uncertainty`)."""
+    """Each block from the rasters of an earlier predict (`--proba`, or `--map` + `--uncertainty`), as
+    `open_earlier` opened them."""
     from rasterio.windows import Window
 
-    earlier, measure = request.earlier, measure_of(request)
-    ids_of_band = np.asarray(info.class_ids)
-    with contextlib.ExitStack() as files:
-        opened = {flag: _open_on_grid(files, flag, path, grid) for flag, path in earlier.paths()}
-        proba = opened.get("--proba")
-        if proba is not None and proba.count != len(ids_of_band):
-            raise DataError(
-                f"--proba {earlier.proba} has {proba.count} bands but the model has {len(ids_of_band)} classes"
-            )
-        for block in blocks:
-            window = Window(block.col, block.row, block.width, block.height)
-            if proba is not None:
-                p = proba.read(window=window)
-                ids = ids_of_band[np.nan_to_num(p, nan=-1.0).argmax(axis=0)]
-                yield _from_proba(block, ids, p, measure)
-                continue
-            ids = opened["--map"].read(1, window=window).astype(np.int64)
-            doubt = opened["--uncertainty"].read(1, window=window)
-            ids = np.where(np.isfinite(doubt), ids, 0)
-            yield BlockDoubt(block, ids, doubt, np.full(doubt.shape, np.nan, np.float32))
+    measure, ids_of_band, proba = measure_of(request), np.asarray(info.class_ids), opened.get("--proba")
+    for block in blocks:
+        window = Window(block.col, block.row, block.width, block.height)
+        if proba is not None:
+            p = proba.read(window=window)
+            ids = ids_of_band[np.nan_to_num(p, nan=-1.0).argmax(axis=0)]
+            yield _from_proba(block, ids, p, measure)
+            continue
+        ids = opened["--map"].read(1, window=window).astype(np.int64)
+        doubt = opened["--uncertainty"].read(1, window=window)
+        ids = np.where(np.isfinite(doubt), ids, 0)
+        yield BlockDoubt(block, ids, doubt, np.full(doubt.shape, np.nan, np.float32))
 
 
 def model_doubts(

@@ -24,7 +24,7 @@ import numpy as np
 from cfipt_cli.errors import CfiptUsageError
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.atomic import atomic_file
-from cfipt_cli.io.files import sha256_file, utc_now
+from cfipt_cli.io.files import utc_now
 from cfipt_cli.io.output_kinds import SUGGESTIONS_FORMAT
 from cfipt_cli.io.qgis_styles import SUGGESTIONS_STYLE_MARK, points_qml
 from cfipt_cli.io.rasters import Grid, crs_label
@@ -70,6 +70,7 @@ class Suggestions:
     distance: int
     label_field: str
     eligible_pixels: int
+    weights_sha256: str
 
     def frame(self) -> Any:
         import geopandas as gpd
@@ -98,7 +99,6 @@ class Suggestions:
 
     def record(self) -> dict[str, Any]:
         from cfipt_cli import __version__
-        from cfipt_cli.contracts.model import WEIGHTS_NAME
 
         request = self.request
         return {
@@ -108,7 +108,7 @@ class Suggestions:
             "created": utc_now(),
             "scene": str(request.scene_dir.resolve()),
             "model": str(request.model_dir.resolve()),
-            "model_weights_sha256": sha256_file(self.info.root / WEIGHTS_NAME),
+            "model_weights_sha256": self.weights_sha256,
             "source": {flag: str(path) for flag, path in request.earlier.paths()} or "model",
             "measure": self.measure,
             "min_distance": self.distance,

@@ -3,6 +3,9 @@ uncertain, the rasters of an earlier predict reused, the points where QGIS expec
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
 import warnings
 from pathlib import Path
 
@@ -225,3 +228,38 @@ def test_suggestions_open_in_qgis_coloured_by_class_with_a_drop_down_to_label(fo
     assert [c[:2] for c in shown["categories"]] == [[c.name, c.name] for c in table]
     assert [c[2] for c in shown["categories"]] == ["#{:02x}{:02x}{:02x}".format(*c.colour) for c in table]
     assert shown["editor"] == "ValueMap" and shown["choices"] == table.names
+
+
+def test_rasters_of_another_model_are_refused(folders, tmp_path):
+    _, scene, _, maps = folders
+    other = write_untrained_model(
+        tmp_path / "other",
+        Scene.open(scene),
+        {"clip_model": "cfipt-tiny", "n_prompt": 2, "depth": 2, "patch_size": 5},
+        seed=9,
+    )
+    with rasterio.open(maps / "map.tif") as src:
+        assert len(src.tags()["CFIPT_MODEL_SHA256"]) == 64  # predict says which weights made it
+    earlier = EarlierPrediction(map_path=maps / "map.tif", uncertainty=maps / "unc.tif")
+    with pytest.raises(DataError, match="was predicted by another model than --model"):
+        run_suggest(SuggestRequest(scene, other, tmp_path / "s.gpkg", 5, earlier=earlier, device="cpu"))
+    with pytest.raises(DataError, match="was predicted by another model"):
+        run_suggest(
+            SuggestRequest(
+                scene, other, tmp_path / "s.gpkg", 5, earlier=EarlierPrediction(proba=maps / "proba.tif")
+            )
+        )
+    assert not (tmp_path / "s.gpkg").exists()
+
+
+def test_a_scene_of_other_class_names_than_the_models_is_warned_about(folders, tmp_path, caplog):
+    _, scene, model, _ = folders
+    renamed = tmp_path / "scene"
+    shutil.copytree(scene, renamed)
+    meta = json.loads((renamed / "scene.json").read_text())
+    meta["classes"][0]["name"] = "Lakes"
+    (renamed / "scene.json").write_text(json.dumps(meta))
+    logging.getLogger("cfipt").propagate = True
+    with caplog.at_level(logging.WARNING, logger="cfipt"):
+        run_suggest(SuggestRequest(renamed, model, tmp_path / "s.gpkg", 3, device="cpu"))
+    assert "are not the model's" in caplog.text and "Lakes" in caplog.text
