@@ -1,7 +1,8 @@
 """One training run as the command line asks for it: its settings resolved once, the output policy, the run.
 
 `run_training(TrainRequest(...))` is the library call behind `cfipt train`: it resolves the settings
-(defaults < TOML file < typed options; with --resume the saved ones, whose runtime options may change),
+(defaults < TOML file < typed options; with --resume the saved ones, whose runtime options may change;
+with --init-from MODEL, MODEL's backbone and network settings for those neither file nor options give),
 refuses an --out over the scene, replaces only a model folder, and trains under the output lock.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 from cfipt_cli.errors import DataError
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.gdal import gdal_errors, gdal_message
-from cfipt_cli.train.config import TrainConfig, read_toml, resolve_config
+from cfipt_cli.train.config import TrainConfig, read_toml
+from cfipt_cli.train.init_from import check_init_request, inherited_settings
 from cfipt_cli.train.loop import train_model
 from cfipt_cli.train.output_rules import resume_config
 
@@ -45,11 +47,17 @@ class TrainRequest:
     init_from: Path | None = None
 
     def settings(self) -> TrainConfig:
-        """The run's TrainConfig, validated: the saved one with --resume, else defaults < file < given."""
-        if not self.resume:
-            return resolve_config(self.config_file, self.given)
+        """The run's TrainConfig, validated: the saved one with --resume, else defaults < file < given;
+        with --init-from, the settings that must match MODEL are MODEL's unless the file or `given` has
+        them (`init_from.inherited_settings`)."""
+        check_init_request(self.init_from, self.resume)
         from_file = read_toml(self.config_file) if self.config_file is not None else {}
-        return resume_config(self.out, {**from_file, **self.given})
+        asked = {**from_file, **self.given}
+        if self.resume:
+            return resume_config(self.out, asked)
+        if self.init_from is not None:
+            asked = {**inherited_settings(self.init_from, asked.keys()), **asked}
+        return TrainConfig.from_mapping(asked)
 
 
 def run_training(request: TrainRequest) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -16,10 +18,12 @@ from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CfiptUsageError, CheckpointError
 from cfipt_cli.io.files import sha256_file
 from cfipt_cli.log import LOGGER_NAME
+from cfipt_cli.train.config import TrainConfig
 from cfipt_cli.train.data import DEFAULT_CACHE_BYTES
 from cfipt_cli.train.init_from import check_init_source
 from cfipt_cli.train.loop import train_model
 from cfipt_cli.train.trainer import Trainer, model_config_for
+from models import RandomBackboneWarning, load_backbone
 
 pytestmark = pytest.mark.filterwarnings("ignore:backbone cfipt-tiny has random weights")
 
@@ -141,3 +145,98 @@ def test_a_short_fine_tune_records_init_from_and_predicts(old_model, new_scene, 
     assert classes <= {1, 2, 3, 4} and classes
     code, _, stderr = run_cli(["train", new_scene, "--out", out, "--init-from", old_model, "--resume"])
     assert code == 2 and "give one of them" in stderr
+
+
+# The settings a fine-tune takes from MODEL when not given (none of them the defaults in tiny_config)
+INHERITED = ("clip_model", "pretrained", "patch_size", "prompt_length", "prompt_depth", "variant")
+LICENCE = "MIT (test weights)"
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """cfipt-tiny random weights as a raw state-dict checkpoint file."""
+    torch.manual_seed(13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RandomBackboneWarning)
+        clip = load_backbone("cfipt-tiny", None)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    torch.save(clip.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def file_model(scene_dir, weights_file, tmp_path_factory):
+    """A 1-epoch model from a checkpoint file, an ablation variant and a licence."""
+    out = tmp_path_factory.mktemp("file") / "model"
+    config = tiny_config(epochs=1, batch_size=8, pretrained=str(weights_file), variant="3",
+                         weights_licence=LICENCE)  # fmt: skip
+    train_model(scene_dir, out, config)
+    return out
+
+
+def _taken(stderr: str) -> list[str]:
+    """The log lines (-v) saying which settings came from MODEL."""
+    return [line for line in stderr.splitlines() if "taken from the model" in line]
+
+
+def test_only_init_from_and_epochs_take_the_models_settings(old_model, new_scene, tmp_path, run_cli):
+    out = tmp_path / "tuned"
+    argv = ["-v", "train", new_scene, "--out", out, "--init-from", old_model, "--epochs", "1"]
+    code, _, stderr = run_cli(argv)
+    assert code == 0, stderr
+    assert _taken(stderr) == [
+        f"cfipt: INFO: --init-from {old_model}: --clip 'cfipt-tiny', --patch-size 5, --prompt-length 2, --prompt-depth 1, "
+        "--variant 'full', --pretrained 'none' taken from the model"
+    ]
+    old, new = read_model_info(old_model), read_model_info(out)
+    defaults = TrainConfig().to_dict()
+    assert all(new.train_config[name] == old.train_config[name] for name in INHERITED)
+    assert all(old.train_config[name] != defaults[name] for name in INHERITED if name != "variant")
+    for key in ("clip_model", "pretrained", "patch_size", "n_prompt", "depth", "variant"):
+        assert new.model_config[key] == old.model_config[key]
+    assert new.meta["backbone"]["fingerprint"] == old.meta["backbone"]["fingerprint"]
+    assert new.train_config["epochs"] == 1 and new.init_from["path"] == str(old_model.resolve())
+
+
+def test_a_checkpoint_file_and_its_licence_come_from_the_model_and_are_checked(
+    file_model, weights_file, new_scene, tmp_path, run_cli
+):
+    argv = ["train", new_scene, "--out", tmp_path / "tuned", "--init-from", file_model, "--epochs", "1"]
+    code, _, stderr = run_cli(argv)
+    assert code == 0, stderr
+    old, new = read_model_info(file_model), read_model_info(tmp_path / "tuned")
+    assert new.train_config["pretrained"] == str(weights_file.resolve()) == new.model_config["pretrained"]
+    assert new.train_config["variant"] == "3" and new.meta["backbone"]["licence"] == LICENCE
+    assert new.meta["backbone"]["checkpoint"] == old.meta["backbone"]["checkpoint"] is not None
+    original = tmp_path / "original.pt"
+    shutil.copy(weights_file, original)
+    try:  # the same weights in other bytes: the recorded sha256 no longer holds
+        torch.save({"state_dict": torch.load(original, weights_only=True)}, weights_file)
+        code, _, stderr = run_cli([*argv[:3], tmp_path / "t2", *argv[4:]])
+        assert code == 1 and "tiny.pt changed since training" in stderr and not (tmp_path / "t2").exists()
+        weights_file.unlink()
+        code, _, stderr = run_cli([*argv[:3], tmp_path / "t3", *argv[4:]])
+        assert code == 1 and "is gone" in stderr and not (tmp_path / "t3").exists()
+    finally:
+        shutil.copy(original, weights_file)
+
+
+def test_a_differing_setting_given_on_the_command_line_or_in_config_is_refused(
+    old_model, new_scene, tmp_path, run_cli
+):
+    base = ["train", new_scene, "--out", tmp_path / "tuned", "--init-from", old_model, "--epochs", "1"]
+    code, _, stderr = run_cli([*base, "--patch-size", "7"])
+    assert code == 2 and "--patch-size 7 (the model's: 5)" in stderr and "use the model's" in stderr
+    toml = tmp_path / "train.toml"
+    toml.write_text("[train]\nprompt_depth = 2\n", encoding="utf-8")
+    code, _, stderr = run_cli([*base, "--config", toml])
+    assert code == 2 and "--prompt-depth 2 (the model's: 1)" in stderr
+    toml.write_text('clip_model = "ViT-B-16-quickgelu"\n', encoding="utf-8")
+    code, _, stderr = run_cli([*base, "--config", toml])
+    assert code == 2 and "--clip 'ViT-B-16-quickgelu' (the model's: 'cfipt-tiny')" in stderr
+    assert not (tmp_path / "tuned").exists()
+    toml.write_text("patch_size = 5\nprompt_length = 2\n", encoding="utf-8")  # the model's values: fine
+    code, _, stderr = run_cli(["-v", *base, "--config", toml])
+    assert code == 0, stderr
+    (shown,) = _taken(stderr)
+    assert "--clip" in shown and "--patch-size" not in shown and "--prompt-length" not in shown

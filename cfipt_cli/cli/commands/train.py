@@ -76,7 +76,7 @@ def command(
         Path | None,
         typer.Option(
             "--init-from",
-            help="Start from this trained model's weights (fine-tuning; classes matched by name).",
+            help="Start from this trained model's weights and settings (fine-tuning; classes matched by name).",
             metavar="MODEL",
         ),
     ] = None,
