@@ -1,7 +1,8 @@
 """Opening the reference of an evaluation, whatever its kind, as class ids read window by window on the
 map grid (0 = unlabelled).
 
-- A prepared scene folder: its test labels, leaving out any pixel that is also a training pixel.
+- A prepared scene folder: its test labels, leaving out any pixel that is also a training pixel; a scene
+  without test pixels is a DataError saying so.
 - A label raster: put on the map grid by `grids.on_map_grid`; class names from its `.aux.xml`.
 - A .mat label array (benchmarks): one 2-D numeric array of the map's shape, read pixel for pixel (it
   has no georeference); no class names, so classes are matched by id.
@@ -84,6 +85,12 @@ class SceneLabels:
 
 def _scene_reference(path: Path, grid: Grid, notes: list[str], stack: contextlib.ExitStack) -> Reference:
     scene = Scene.open(path)
+    if not sum(scene.meta.get("counts", {}).get("test", {}).values()):
+        raise DataError(
+            f"the scene {path} has no test pixels (every labelled pixel trains: --train-per-class all without "
+            "--test-labels, or test labels that are all training pixels); evaluate against independent "
+            "labels (--reference FILE) or prepare the scene again with --test-labels"
+        )
     test = _raster_reader(scene.test_labels_path, grid, "scene test labels", notes, stack)
     train = _raster_reader(scene.train_labels_path, grid, "scene training labels", notes, stack)
     classes = scene.classes

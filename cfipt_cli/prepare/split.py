@@ -14,7 +14,10 @@ Modes:
 
 Small classes: a class with N or fewer labelled pixels would leave nothing to test, so half of its pixels
 (rounded down, at least one) train and the rest test, with a warning. With an independent test set
-(`--test-labels`) all of them train instead. Test pixels are never training pixels.
+(`--test-labels`) all of them train instead: a class of exactly N pixels is then no exception (no
+warning), one of fewer is warned about as training on all its pixels. Test pixels are never training
+pixels: an independent test set of which every pixel trains is a DataError (the scene could not be
+evaluated), one of which only some do loses those with a warning.
 
 `train_per_class` "all" (`ALL`): every labelled pixel of the training labels trains; the test pixels
 are then those of the independent test set only (none without one).
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cfipt_cli.errors import CfiptUsageError
+from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.log import get_logger
 
 log = get_logger(__name__)
@@ -135,7 +138,7 @@ def _choose_training(
     for class_id in np.unique(classes).tolist():
         members = order[ordered_classes == class_id]
         k = n_train_for(members.size, per_class, independent_test)
-        if members.size <= per_class:
+        if members.size < per_class or (members.size == per_class and not independent_test):
             small[int(class_id)] = (int(members.size), k)
         chosen[members[:k]] = True
     return chosen, small
@@ -151,6 +154,53 @@ def _far_from(train_index: np.ndarray, candidates: np.ndarray, width: int, patch
     cand_rc = np.column_stack(np.divmod(candidates, width)).astype(np.float64)
     distance, _ = cKDTree(train_rc).query(cand_rc, k=1, p=np.inf, distance_upper_bound=patch_size - 0.5)
     return ~np.isfinite(distance)
+
+
+def _warn_small_class(class_id: int, n: int, k: int, per_class: int | str, independent: bool) -> None:
+    """The small-class warning; with an independent test set the class simply trains on all its pixels."""
+    if independent:
+        log.warning(
+            "class %d has only %d labelled pixels (fewer than --train-per-class %s): all %d train; its "
+            "test pixels come from --test-labels",
+            class_id,
+            n,
+            per_class,
+            k,
+        )
+        return
+    log.warning(
+        "class %d has only %d labelled pixels (not more than --train-per-class %s): %d train, %d test",
+        class_id,
+        n,
+        per_class,
+        k,
+        n - k,
+    )
+
+
+def _independent_test(
+    train_index: np.ndarray, test_index: np.ndarray, test_classes: np.ndarray, params: SplitParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The independent test pixels less the training ones; DataError when that leaves none of them."""
+    order = np.argsort(test_index, kind="stable")
+    cand_index, cand_class = test_index[order], test_classes[order]
+    not_train = ~np.isin(cand_index, train_index)
+    if cand_index.size and not not_train.any():
+        fix = (
+            "pass the scene's train_labels.tif, not the original labels, with --train-per-class all"
+            if params.train_per_class == ALL
+            else "give --test-labels that hold pixels the --labels files do not"
+        )
+        raise DataError(
+            f"every pixel of --test-labels ({cand_index.size}) is also a training pixel, so the scene would "
+            f"have no test pixel: {fix}"
+        )
+    if not np.all(not_train):
+        log.warning(
+            "%d test pixels are also training pixels; they are left out of the test set",
+            int((~not_train).sum()),
+        )
+    return cand_index[not_train], cand_class[not_train]
 
 
 def split_pixels(
@@ -175,25 +225,10 @@ def split_pixels(
     independent = test_index is not None and test_classes is not None
     chosen, small = _choose_training(index, classes, width, params, independent)
     for class_id, (n, k) in small.items():
-        log.warning(
-            "class %d has only %d labelled pixels (not more than --train-per-class %d): %d train, %d test",
-            class_id,
-            n,
-            params.train_per_class,
-            k,
-            0 if independent else n - k,
-        )
+        _warn_small_class(class_id, n, k, params.train_per_class, independent)
     train_index, train_class = index[chosen], classes[chosen]
     if test_index is not None and test_classes is not None:
-        t_order = np.argsort(test_index, kind="stable")
-        cand_index, cand_class = test_index[t_order], test_classes[t_order]
-        not_train = ~np.isin(cand_index, train_index)
-        if not np.all(not_train):
-            log.warning(
-                "%d test pixels are also training pixels; they are left out of the test set",
-                int((~not_train).sum()),
-            )
-        cand_index, cand_class = cand_index[not_train], cand_class[not_train]
+        cand_index, cand_class = _independent_test(train_index, test_index, test_classes, params)
     else:  # nothing left to test when every pixel trains (`ALL`)
         cand_index, cand_class = index[~chosen], classes[~chosen]
     excluded = 0

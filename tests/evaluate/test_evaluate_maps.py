@@ -285,6 +285,14 @@ def test_scene_whose_test_labels_overlap_training_drops_them(tmp_path, table):
     assert any("also training pixels" in w for w in result.warnings)
 
 
+def test_scene_without_test_pixels_says_so(tmp_path, table):
+    labels = np.tile(np.arange(1, 6, dtype=np.uint8), (20, 4))
+    scene = write_scene(tmp_path / "scene", np.zeros_like(labels), labels, table)  # --train-per-class all
+    write_raster(tmp_path / "map.tif", labels, classes=table)
+    with pytest.raises(DataError, match=r"has no test pixels.*--test-labels"):
+        evaluate(tmp_path / "map.tif", scene)
+
+
 def write_vector(
     path: Path, boxes: list[tuple[float, float, float, float]], values: list, crs: str = UTM
 ) -> Path:

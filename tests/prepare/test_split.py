@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cfipt_cli.errors import CfiptUsageError
+from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.prepare.split import SplitParams, n_train_for, split_pixels
 
 WIDTH = 60
@@ -61,6 +61,56 @@ def test_independent_test_set_never_contains_training_pixels():
     result = split_pixels(index, classes, WIDTH, SplitParams(train_per_class=10), index[::2], classes[::2])
     assert not np.intersect1d(result.train_index, result.test_index).size
     assert result.test_index.size == index[::2].size - np.intersect1d(index[::2], result.train_index).size
+
+
+def test_independent_test_set_all_of_which_trains_is_an_error():
+    """`--labels X --test-labels Y --train-per-class all` with Y inside X: no test pixel would be left."""
+    index, classes = _labelled()
+    params = SplitParams(train_per_class="all")
+    with pytest.raises(
+        DataError, match=r"every pixel of --test-labels .* is also a training pixel.*train_labels.tif"
+    ):
+        split_pixels(index, classes, WIDTH, params, index[::3], classes[::3])
+
+
+def test_independent_test_set_partly_training_loses_those_pixels_with_a_warning(caplog):
+    index, classes = _labelled()
+    half = index.size // 2
+    test_index = index[half - 10 :]  # 10 of them are training pixels
+    result = split_pixels(
+        index[:half],
+        classes[:half],
+        WIDTH,
+        SplitParams(train_per_class="all"),
+        test_index,
+        classes[half - 10 :],
+    )
+    assert result.test_index.size == test_index.size - 10
+    assert any("10 test pixels are also training pixels" in r.getMessage() for r in caplog.records)
+
+
+def test_small_class_with_independent_test_set_trains_on_all_its_pixels(caplog):
+    index = np.arange(100, dtype=np.int64)
+    classes = np.array([1] * 90 + [2] * 10, dtype=np.uint16)
+    test_index, test_classes = np.arange(100, 120, dtype=np.int64), np.array([1, 2] * 10, dtype=np.uint16)
+    result = split_pixels(index, classes, WIDTH, SplitParams(train_per_class=40), test_index, test_classes)
+    assert (result.train_class == 2).sum() == 10 and (result.test_class == 2).sum() == 10
+    assert result.small_classes == {2: (10, 10)}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("class 2 has only 10" in m and "all 10 train" in m and "--test-labels" in m for m in messages)
+    assert not any("0 test" in m for m in messages)
+
+
+def test_class_of_exactly_n_pixels_with_independent_test_set_is_no_small_class(caplog):
+    index = np.arange(100, dtype=np.int64)
+    classes = np.array([1] * 60 + [2] * 40, dtype=np.uint16)
+    test_index, test_classes = np.arange(100, 120, dtype=np.int64), np.array([1, 2] * 10, dtype=np.uint16)
+    result = split_pixels(index, classes, WIDTH, SplitParams(train_per_class=40), test_index, test_classes)
+    assert (result.train_class == 2).sum() == 40
+    assert result.small_classes == {}
+    assert not any("has only" in r.getMessage() for r in caplog.records)
+    without = split_pixels(index, classes, WIDTH, SplitParams(train_per_class=40))  # no test set: halved
+    assert without.small_classes == {2: (40, 20)}
 
 
 @pytest.mark.parametrize("patch", [3, 5, 11])
