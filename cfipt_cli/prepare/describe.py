@@ -131,6 +131,8 @@ def summarise(description: SceneDescription, split: SplitResult) -> dict[str, An
         "total_pixels": description.width * description.height,
         "split": description.split.mode,
         "seed": description.split.seed,
+        "train_per_class": description.split.train_per_class,
+        "test_labels": description.split.test_labels,
         "classes": [
             {"id": c.id, "name": c.name, "train": counts.train[str(c.id)], "test": counts.test[str(c.id)]}
             for c in description.classes

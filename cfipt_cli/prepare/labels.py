@@ -24,6 +24,7 @@ import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from cfipt_cli.contracts.suggestions import PREDICTION_FIELDS, recorded_label_field
 from cfipt_cli.errors import CfiptUsageError, DataError, InputNotFoundError
 from cfipt_cli.io.classes import MAX_CLASS_ID, ClassInfo, ClassTable, default_colour, parse_colour
 from cfipt_cli.io.coreg import AlignedSource, align
@@ -160,6 +161,21 @@ def _assign_ids(
     return mapped, {name_to_id[n]: n for n in set(names) if n in name_to_id}
 
 
+def check_suggestions_field(path: Path, label_field: str | None) -> None:
+    """CfiptUsageError when a points file of `cfipt suggest` is read by another field than its label field.
+
+    Its other fields are the model's predictions (`contracts.suggestions`): training on them is silent.
+    """
+    recorded = recorded_label_field(path)
+    if recorded is None or not label_field or label_field == recorded:
+        return
+    what = "holds the model's predictions" if label_field in PREDICTION_FIELDS else "is not it"
+    raise CfiptUsageError(
+        f"{path.name} is a cfipt suggest output: its labels are in the field {recorded!r}; {label_field!r} "
+        f"{what} (give --label-field {recorded})"
+    )
+
+
 def open_vector_labels(
     path: str | Path,
     grid: Grid,
@@ -180,6 +196,7 @@ def open_vector_labels(
 
     Raises:
         DataError: unreadable layer, no CRS, missing field (the message lists the fields), no features.
+        CfiptUsageError: no field given; a `cfipt suggest` output read by another field than its label one.
     """
     file_path = Path(path)
     if not file_path.exists():
@@ -189,6 +206,7 @@ def open_vector_labels(
             f"vector labels ({file_path.name}) need a georeferenced HSI; for .mat inputs or rasters without "
             "a CRS give the labels as a raster of the same shape"
         )
+    check_suggestions_field(file_path, label_field)
     gdf = read_layer(file_path)
     fields = field_names(gdf)
     if not label_field:

@@ -13,6 +13,7 @@ from cfipt_cli.contracts.scene import Scene
 from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.io.files import sha256_file
+from cfipt_cli.io.output_kinds import SUGGESTIONS_FORMAT
 
 
 @pytest.fixture
@@ -115,6 +116,29 @@ def test_unfilled_suggestions_are_left_out_with_a_warning(scene_files, halves, t
         prepare_labelled(scene_files, tmp_path / "e", [paths[0], tmp_path / "empty.gpkg"], "class")
 
 
+def test_a_suggestions_file_read_by_another_field_than_its_label_field_is_refused(
+    scene_files, halves, tmp_path
+):
+    _, _, second, paths = halves
+    points = second.copy()
+    points["map_class"] = points["class"].iloc[::-1].to_numpy()  # the model's guesses, every point
+    points.to_file(tmp_path / "suggestions.gpkg")
+    record = {"format": SUGGESTIONS_FORMAT, "format_version": 1, "label_field": "class"}
+    (tmp_path / "suggestions.gpkg.suggest.json").write_text(json.dumps(record))
+    files = [paths[0], tmp_path / "suggestions.gpkg"]
+    with pytest.raises(
+        CfiptUsageError,
+        match=r"suggestions\.gpkg is a cfipt suggest output: its labels are in the field 'class'; "
+        r"'map_class' holds the model's predictions",
+    ):
+        prepare_labelled(scene_files, tmp_path / "s", files, ["class", "map_class"])
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(CfiptUsageError, match="'class_id' is not it"):
+        prepare_labelled(scene_files, tmp_path / "s", files, ["class", "class_id"])
+    scene = prepare_labelled(scene_files, tmp_path / "s", files, "class")  # the recorded field: read
+    assert sum(scene.meta["counts"]["train"].values()) > 0
+
+
 def test_a_label_raster_and_a_vector_layer_mix_by_name(scene_files, halves, tmp_path):
     frame, _, second, _ = halves
     names = sorted(set(frame["class"]))
@@ -165,11 +189,30 @@ def test_train_per_class_all_without_test_labels_warns(scene_files, halves, tmp_
 def test_cli_takes_repeated_labels_and_all(scene_files, halves, tmp_path, run_cli):
     _, _, _, paths = halves
     argv = ["prepare", "--hsi", scene_files.hsi, "--lidar", scene_files.lidar, "--out", tmp_path / "c"]
-    argv += ["--labels", paths[0], "--labels", paths[1], "--label-field", "class", "--test-labels", paths[1]]
+    argv += ["--labels", paths[0], "--label-field", "class", "--test-labels", paths[1]]
     code, stdout, _ = run_cli([*argv, "--train-per-class", "all", "--json"])
     assert code == 0
     summary = json.loads(stdout)
-    assert summary["train_pixels"] == int((_all_labels(Scene.open(tmp_path / "c")) > 0).sum())
-    assert summary["test_pixels"] == 0  # every test pixel is a training pixel: left out
+    train, test = label_rasters(Scene.open(tmp_path / "c"))
+    assert summary["train_pixels"] == int((train > 0).sum()) and summary["test_pixels"] == int(
+        (test > 0).sum()
+    )
+    assert summary["test_pixels"] > 0 and summary["train_per_class"] == "all"
+    code, _, stderr = run_cli([*argv, "--train-per-class", "all", "--overwrite"])  # the table on stderr
+    assert code == 0 and "every labelled pixel trains; test pixels from --test-labels" in stderr
+    assert "seed" not in stderr
     code, _, stderr = run_cli([*argv, "--train-per-class", "some"])
     assert code == 2 and "--train-per-class 'some'" in stderr
+
+
+def test_cli_refuses_test_labels_that_all_train(scene_files, halves, tmp_path, run_cli):
+    """The loop's slip: the original labels again with --train-per-class all, so every test pixel trains."""
+    _, _, _, paths = halves
+    argv = ["prepare", "--hsi", scene_files.hsi, "--lidar", scene_files.lidar, "--out", tmp_path / "c"]
+    argv += ["--labels", paths[0], "--labels", paths[1], "--label-field", "class", "--test-labels", paths[1]]
+    before = sorted(tmp_path.iterdir())
+    code, stdout, stderr = run_cli([*argv, "--train-per-class", "all"])
+    assert code == 1 and not stdout
+    assert "every pixel of --test-labels" in stderr and "pass the scene's train_labels.tif" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert sorted(tmp_path.iterdir()) == before  # nothing written, not even a temporary folder

@@ -179,6 +179,19 @@ def command(
     print_report(prepare(request), json_out, _print_table)
 
 
+def _split_caption(summary: dict[str, Any]) -> str:
+    """How the pixels were split: a seeded draw, or no draw at all (`--train-per-class all`)."""
+    if summary["train_per_class"] == "all":
+        tested = (
+            "test pixels from --test-labels"
+            if summary["test_labels"]
+            else "no test pixels (no --test-labels)"
+        )
+        return f"every labelled pixel trains; {tested}"
+    caption = f"split {summary['split']}, seed {summary['seed']}"
+    return caption + ("; test pixels from --test-labels" if summary["test_labels"] else "")
+
+
 def _print_table(summary: dict[str, Any]) -> None:
     """The summary as a rich table on stderr."""
     from rich.console import Console
@@ -196,7 +209,7 @@ def _print_table(summary: dict[str, Any]) -> None:
     for c in summary["classes"]:
         table.add_row(str(c["id"]), c["name"], str(c["train"]), str(c["test"]))
     table.add_row("", "total", str(summary["train_pixels"]), str(summary["test_pixels"]))
-    caption = f"split {summary['split']}, seed {summary['seed']}"
+    caption = _split_caption(summary)
     if summary["excluded"]:
         caption += f", {summary['excluded']} labelled px left out near training pixels"
     table.caption = caption
