@@ -74,6 +74,8 @@ def classes_and_split(
         inputs.labels.check_conflicts()
     index, classes = result.train.arrays()
     table = _class_table(inputs.labels, result.train, classes, user_table)
+    if isinstance(inputs.labels, MergedLabels):
+        inputs.labels.warn_new_classes(classes)
     test = _test_pixels(result.test, table) if inputs.test_labels is not None else (None, None)
     return table, split_pixels(index, classes, inputs.grid.width, params, *test)
 

@@ -16,6 +16,12 @@ classes are matched across the files with the rule one file follows:
   those names, and a name that no id-giving file names is a DataError (give --class-names): guessing an
   id would merge classes.
 
+When the files are matched by name, a class that only one later file names (neither the first file nor
+any other names it) is a new class: often a typo of an existing one (`Gras` beside `Grass`), so
+`warn_new_classes` names each with its pixel count and the closest existing name. Within one file, two
+names alike (`water` and `Water`) are a DataError: the file would name one class twice, or two classes
+that cfipt cannot tell apart (one class text to CLIP).
+
 The merged source reads every file per window: a pixel takes the class of any file that labels it. Two
 files giving a pixel inside the valid footprint two different classes is counted, and `check_conflicts`
 (after the pass, before anything is written) raises a DataError naming both files and how many pixels
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from difflib import get_close_matches
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +56,7 @@ class MergedLabels:
     conflicts: dict[tuple[int, int], int] = field(default_factory=dict)  # (part i, part j) -> pixels
     conflicts_on_nodata: int = 0  # pixels outside the valid footprint two parts disagree on
     kind: str = "merged"
+    by_name: bool = False  # the parts were matched by class name (`warn_new_classes` applies)
     path: Path = field(init=False)  # the first file's (messages name the parts themselves)
 
     def __post_init__(self) -> None:
@@ -99,6 +107,33 @@ class MergedLabels:
             f"{self.parts[i].path.name} and {self.parts[j].path.name} label {n} valid pixel(s) with "
             f"different classes{more}; correct one of them or leave one out"
         )
+
+    def new_classes(self) -> list[tuple[int, str, Path]]:
+        """(id, name, file) of each class only one file after the first names, when matched by name."""
+        if not self.by_name:
+            return []
+        namers: dict[int, list[int]] = {}
+        for i, part in enumerate(self.parts):
+            for class_id in part.names:
+                namers.setdefault(class_id, []).append(i)
+        lone = [(c, parts[0]) for c, parts in sorted(namers.items()) if len(parts) == 1 and parts[0] > 0]
+        return [(c, self.names[c], self.parts[i].path) for c, i in lone]
+
+    def warn_new_classes(self, classes: np.ndarray) -> None:
+        """One warning per new class (see the module docstring); `classes`: the labelled pixels' ids."""
+        for class_id, name, path in self.new_classes():
+            others = [n for c, n in self.names.items() if c != class_id]
+            close = get_close_matches(name.casefold(), [n.casefold() for n in others], n=1, cutoff=0.7)
+            like = next((n for n in others if close and n.casefold() == close[0]), None)
+            n = int(np.count_nonzero(classes == class_id))
+            log.warning(
+                "%r (%d pixel%s, only in %s) is a new class; %s",
+                name,
+                n,
+                "" if n == 1 else "s",
+                path.name,
+                f"a typo of {like!r}?" if like else "no other label file names it",
+            )
 
     def close(self) -> None:
         """Nothing: each part is closed by whoever opened it (prepare's ExitStack)."""
@@ -211,4 +246,5 @@ def merge_labels(parts: Sequence[LabelSource], names_fixed: bool) -> LabelSource
         _renumber(p, key_to_id, spelling) if p.names and (by_name or isinstance(p, VectorLabels)) else p
         for p in parts
     ]
-    return MergedLabels(renumbered, {class_id: spelling[key] for key, class_id in key_to_id.items()})
+    names = {class_id: spelling[key] for key, class_id in key_to_id.items()}
+    return MergedLabels(renumbered, names, by_name=by_name)

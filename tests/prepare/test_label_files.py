@@ -139,6 +139,45 @@ def test_a_suggestions_file_read_by_another_field_than_its_label_field_is_refuse
     assert sum(scene.meta["counts"]["train"].values()) > 0
 
 
+def test_a_class_only_a_later_file_names_is_warned_about_as_a_new_class(
+    scene_files, halves, tmp_path, caplog
+):
+    _, _, second, paths = halves
+    name = sorted(set(second["class"]))[0]
+    typed = second.iloc[:2].copy()
+    typed["class"] = [name[:-1], "Zzyzx"]  # a typo of an existing name, and an unlike new name
+    typed.to_file(tmp_path / "typed.gpkg")
+    scene = prepare_labelled(scene_files, tmp_path / "s", [paths[0], tmp_path / "typed.gpkg"], "class")
+    counts = scene.meta["counts"]
+    pixels = {n: counts["train"][str(scene.classes.id_of(n))] + counts["test"][str(scene.classes.id_of(n))]
+              for n in (name[:-1], "Zzyzx")}  # fmt: skip
+    messages = [r.getMessage() for r in caplog.records if "is a new class" in r.getMessage()]
+    typo = (
+        f"{name[:-1]!r} ({pixels[name[:-1]]} pixels, only in typed.gpkg) is a new class; a typo of {name!r}?"
+    )
+    unlike = (
+        f"'Zzyzx' ({pixels['Zzyzx']} pixels, only in typed.gpkg) is a new class; no other label file names it"
+    )
+    assert messages == [typo, unlike]  # in id order: new names take the next free ids in sorted order
+    caplog.clear()  # the second file naming a subset of the first's classes: nothing new
+    prepare_labelled(scene_files, tmp_path / "m", list(paths), "class")
+    assert not any("is a new class" in r.getMessage() for r in caplog.records)
+
+
+def test_one_file_naming_two_classes_alike_is_refused(scene_files, halves, tmp_path):
+    """Across files names match ignoring case; inside one file `water` and `Water` are ambiguous."""
+    _, first, _, paths = halves
+    alike = first.iloc[:2].copy()
+    alike["class"] = ["water", "Water"]
+    alike.to_file(tmp_path / "alike.gpkg")
+    with pytest.raises(
+        DataError,
+        match=r"alike\.gpkg names both 'Water' and 'water'",
+    ):
+        prepare_labelled(scene_files, tmp_path / "s", [paths[0], tmp_path / "alike.gpkg"], "class")
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_label_raster_and_a_vector_layer_mix_by_name(scene_files, halves, tmp_path):
     frame, _, second, _ = halves
     names = sorted(set(frame["class"]))
