@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cfipt_cli.compute.uncertainty import MEASURES
+from cfipt_cli.contracts.suggestions import suggestions_record_path
 from cfipt_cli.errors import CfiptUsageError
-from cfipt_cli.io.output_kinds import SUGGESTIONS_SUFFIX
 from cfipt_cli.predict.settings import PredictSettings
 
 
@@ -74,7 +74,7 @@ class SuggestRequest:
 
     @property
     def record_path(self) -> Path:
-        return self.out.with_name(self.out.name + SUGGESTIONS_SUFFIX)
+        return suggestions_record_path(self.out)
 
     @property
     def style_path(self) -> Path:
