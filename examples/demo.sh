@@ -38,8 +38,9 @@ python label_suggestions.py "$OUT/suggestions.gpkg" "$SAMPLE/truth.tif" --out "$
 cfipt prepare --hsi "$SAMPLE/hsi.tif" --lidar "$SAMPLE/dsm.tif" \
   --labels "$OUT/scene/train_labels.tif" --labels "$OUT/labelled.gpkg" --label-field class \
   --test-labels "$OUT/scene/test_labels.tif" --train-per-class all --out "$OUT/scene2" --overwrite
-cfipt train "$OUT/scene2" --out "$OUT/model2" --init-from "$OUT/model" --clip cfipt-tiny --pretrained none \
-  --epochs "${CFIPT_DEMO_FINETUNE_EPOCHS:-10}" --lr 2e-4 --overwrite   # fine-tuning: a lower peak rate
+# --init-from takes the backbone and network settings from the model; fine-tuning: a lower peak rate
+cfipt train "$OUT/scene2" --out "$OUT/model2" --init-from "$OUT/model" \
+  --epochs "${CFIPT_DEMO_FINETUNE_EPOCHS:-10}" --lr 2e-4 --overwrite
 cfipt predict "$OUT/scene2" --model "$OUT/model2" --out "$OUT/map2.tif" --overwrite
 cfipt evaluate "$OUT/map2.tif" --reference "$OUT/scene2" --out "$OUT/report2" --overwrite
 python loop_picture.py "$OUT/map.tif" "$OUT/uncertainty.tif" "$OUT/suggestions.gpkg" "$OUT/map2.tif" \
