@@ -116,6 +116,7 @@ def job_identity(
         "classes": plan.info.classes.to_json(),
         "patch_size": plan.info.patch_size,
         "block_size": settings.block_size,
+        "batch_size": settings.batch_size,  # CPU results depend in their last bits on the batches
         "proba": plan.outputs.proba_path is not None,
         "confidence": plan.outputs.confidence_path is not None,
         "uncertainty": plan.outputs.uncertainty_measure if plan.outputs.uncertainty_path else None,

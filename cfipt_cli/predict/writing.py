@@ -63,7 +63,10 @@ def assemble(
 
     counts = np.zeros(classes.max_id + 1, dtype=np.int64)
     with contextlib.ExitStack() as renames:
-        tmp = {p: renames.enter_context(atomic_file(p, outputs.overwrite)) for p in outputs.rasters()}
+        # renamed in the reverse order of entry: the map first, so that a failed rename of the map
+        # leaves none of the other rasters in place either
+        paths = outputs.rasters()[::-1]
+        tmp = {p: renames.enter_context(atomic_file(p, outputs.overwrite)) for p in paths}
         with contextlib.ExitStack() as files:
             co = outputs.creation_options
             dst_map = files.enter_context(mapio.open_class_map(tmp[outputs.map_path], grid, classes, co))

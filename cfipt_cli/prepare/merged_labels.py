@@ -157,8 +157,9 @@ def _spellings(parts: Sequence[LabelSource]) -> dict[str, str]:
         for name in part.names.values():
             key = name_key(name)
             if own.setdefault(key, name) != name:
+                one, other = sorted((own[key], name))  # the same line whatever the order of the ids
                 raise DataError(
-                    f"{part.path.name} names both {own[key]!r} and {name!r}: class names match ignoring case "
+                    f"{part.path.name} names both {one!r} and {other!r}: class names match ignoring case "
                     "and blanks (one class text to CLIP), so write them alike or rename one"
                 )
             first.setdefault(key, name)

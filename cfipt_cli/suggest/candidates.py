@@ -1,14 +1,16 @@
 """The candidates of `cfipt suggest`, gathered block by block in bounded memory.
 
-The scene is cut into square cells whose side is the minimum distance d between two suggestions. Two
-suggestions can never share a cell, so only the most uncertain eligible pixel of each (predicted class,
-cell) can be needed, and a class keeps at most `keep` of those (its most uncertain): memory is bounded
-by classes x keep, whatever the scene's size. A suggestion rules out at most the 3 x 3 cells around its
-own, so a class whose `keep` candidates are spread over that many cells can always fill a share of
-`keep / 9` suggestions.
+The scene is cut into square cells of side ceil(d / 3), d the minimum distance between two
+suggestions; each (predicted class, cell) keeps its most uncertain eligible pixel, and a class keeps at
+most `keep` of those (its most uncertain): memory is bounded by classes x keep, whatever the scene's
+size. Cells a third of d wide matter: with cells of side d, the best pixel of a cell could be ruled out
+by a neighbouring suggestion while another pixel of the same class in that cell would still fit (a
+small class in one corner of a cell would then get nothing); with a third, a cell's pixels are within
+d / 3 of each other in each direction, so a blocked best pixel leaves its class the other cells.
 
-Ties between equal uncertainties are broken by a seeded random key, so a run is reproducible and the
-choice among equals is not biased towards the top-left of the scene.
+Ties between equal uncertainties are broken by a key hashed from the seed and the pixel's position, so
+a run is reproducible, does not depend on the block size, and the choice among equals is not biased
+towards the top-left of the scene.
 """
 
 from __future__ import annotations
@@ -47,12 +49,29 @@ class Candidates:
         return np.lexsort((self.key, -self.uncertainty, self.cls))
 
 
+def cell_side(distance: int) -> int:
+    """The side of the pool's cells for suggestions `distance` pixels apart (see the module docstring)."""
+    return max(1, -(-distance // 3))
+
+
+def tie_keys(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    """A key in [0, 1) for each pixel from (seed, row, col) alone (splitmix64's mix)."""
+    with np.errstate(over="ignore"):
+        x = (rows.astype(np.uint64) << np.uint64(32)) ^ cols.astype(np.uint64)
+        x ^= np.uint64(seed & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
 class CandidatePool:
     """The best pixel of each (class, cell), at most `keep` per class, fed block by block."""
 
     def __init__(self, cell: int, keep: int, seed: int):
-        self.cell, self.keep = cell, keep
-        self.rng = np.random.default_rng(seed)
+        self.cell, self.keep, self.seed = cell, keep, seed
         self.kept = Candidates()
 
     def add(
@@ -67,7 +86,7 @@ class CandidatePool:
             col.astype(np.int64),
             unc.astype(np.float64),
             prob.astype(np.float64),
-            self.rng.random(len(cls)),
+            tie_keys(row, col, self.seed),
         )
         self.kept = self._pruned(Candidates.joined([self.kept, new]))
 

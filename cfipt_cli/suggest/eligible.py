@@ -16,7 +16,10 @@ import numpy as np
 from cfipt_cli.errors import DataError
 from cfipt_cli.io.rasters import Grid
 from cfipt_cli.io.vectors import read_layer
+from cfipt_cli.log import get_logger
 from cfipt_cli.predict.blocks import Block
+
+log = get_logger(__name__)
 
 
 def sample_pixels(path: Path, grid: Grid) -> np.ndarray:
@@ -31,6 +34,8 @@ def sample_pixels(path: Path, grid: Grid) -> np.ndarray:
     cols, rows = ~grid.transform * (frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
     rows, cols = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
     inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    if (~inside).any():  # a sample of another area, or in a wrong CRS, would exclude nothing silently
+        log.warning("%d of the %d points of %s lie outside the scene", int((~inside).sum()), len(rows), path)
     return np.unique(rows[inside] * grid.width + cols[inside])
 
 

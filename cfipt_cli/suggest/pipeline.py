@@ -26,7 +26,7 @@ from cfipt_cli.io.rasters import Grid
 from cfipt_cli.log import get_logger
 from cfipt_cli.predict.blocks import Block, block_grid
 from cfipt_cli.predict.plan import check_compatible
-from cfipt_cli.suggest.candidates import CandidatePool
+from cfipt_cli.suggest.candidates import CandidatePool, cell_side
 from cfipt_cli.suggest.eligible import EligiblePixels, open_eligible
 from cfipt_cli.suggest.request import SuggestRequest
 from cfipt_cli.suggest.selection import select
@@ -55,7 +55,7 @@ def _check_enough(eligible: EligiblePixels, blocks: list[Block], n: int) -> int:
 
 
 def _pool(request: SuggestRequest, doubts: Any, eligible: EligiblePixels, distance: int) -> CandidatePool:
-    pool = CandidatePool(distance, keep=max(1024, 10 * request.n), seed=request.seed)
+    pool = CandidatePool(cell_side(distance), keep=max(4096, 40 * request.n), seed=request.seed)
     for doubt in doubts:
         block = doubt.block
         ok = eligible.of(block) & (doubt.ids > 0) & np.isfinite(doubt.uncertainty)

@@ -9,6 +9,7 @@ from pathlib import Path
 from cfipt_cli.compute.uncertainty import MEASURES
 from cfipt_cli.contracts.suggestions import suggestions_record_path
 from cfipt_cli.errors import CfiptUsageError
+from cfipt_cli.io.vectors import WRITE_DRIVERS, write_driver
 from cfipt_cli.predict.settings import PredictSettings
 
 
@@ -71,6 +72,11 @@ class SuggestRequest:
             )
         if self.label_field is not None and not self.label_field.strip():
             raise CfiptUsageError("--label-field must not be empty")
+        if write_driver(self.out) is None:
+            raise CfiptUsageError(
+                f"--out {self.out}: suggest writes {', '.join(WRITE_DRIVERS)} files (a shapefile's several "
+                "files cannot be renamed into place at once)"
+            )
 
     @property
     def record_path(self) -> Path:

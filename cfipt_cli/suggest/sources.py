@@ -14,7 +14,7 @@ import numpy as np
 from cfipt_cli.compute.uncertainty import uncertainty
 from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.io.coreg import same_grid
-from cfipt_cli.io.mapio import MODEL_TAG
+from cfipt_cli.io.mapio import MODEL_TAG, PIXELS_TAG
 from cfipt_cli.io.mapio import UNCERTAINTY_MEASURE_TAG as MEASURE_TAG
 from cfipt_cli.io.rasters import Grid
 from cfipt_cli.predict.blocks import Block
@@ -56,7 +56,13 @@ def _open_on_grid(files: contextlib.ExitStack, flag: str, path: Any, grid: Grid,
         raise DataError(
             f"{flag} {path} is not on the scene's pixel grid; give the rasters of a predict of this scene"
         )
-    predicted_by = src.tags().get(MODEL_TAG)
+    tags = src.tags()
+    if tags.get(PIXELS_TAG, "all") != "all":
+        raise DataError(
+            f"{flag} {path} holds only the scene's {tags[PIXELS_TAG]} pixels (predict --pixels "
+            f"{tags[PIXELS_TAG]}), which are never suggested; give the rasters of a predict of all pixels"
+        )
+    predicted_by = tags.get(MODEL_TAG)
     if predicted_by and predicted_by != weights_sha256:
         raise DataError(
             f"{flag} {path} was predicted by another model than --model (weights sha256 {predicted_by[:12]}..., "
@@ -127,6 +133,12 @@ def raster_doubts(
         ids = opened["--map"].read(1, window=window).astype(np.int64)
         doubt = opened["--uncertainty"].read(1, window=window)
         ids = np.where(np.isfinite(doubt), ids, 0)
+        unknown = ~np.isin(ids, ids_of_band) & (ids != 0)
+        if unknown.any():
+            raise DataError(
+                f"--map {request.earlier.map_path} holds class id {int(ids[unknown][0])}, which the model "
+                f"has not (its ids: {', '.join(map(str, ids_of_band))}); give the map of a predict with --model"
+            )
         yield BlockDoubt(block, ids, doubt, np.full(doubt.shape, np.nan, np.float32))
 
 

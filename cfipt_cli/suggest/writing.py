@@ -136,10 +136,12 @@ def write_suggestions(result: Suggestions) -> None:
     request = result.request
     qml = points_qml(result.info.classes, "map_class", result.label_field, SUGGESTIONS_STYLE_MARK)
     record = json.dumps(result.record(), indent=1) + "\n"
+    # Renamed in the reverse order of entry: the points first (a failure there renames nothing), the
+    # record last, as it is what marks the points as cfipt's.
     with contextlib.ExitStack() as stack:
-        points_tmp = stack.enter_context(atomic_file(request.out, request.overwrite))
-        style_tmp = stack.enter_context(atomic_file(request.style_path, request.overwrite))
         record_tmp = stack.enter_context(atomic_file(request.record_path, request.overwrite))
+        style_tmp = stack.enter_context(atomic_file(request.style_path, request.overwrite))
+        points_tmp = stack.enter_context(atomic_file(request.out, request.overwrite))
         write_layer(result.frame(), points_tmp, LAYER, write_driver(request.out))
         style_tmp.write_text(qml, encoding="utf-8")
         record_tmp.write_text(record, encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cfipt_cli.suggest.candidates import CandidatePool, Candidates
+from cfipt_cli.suggest.candidates import CandidatePool, Candidates, cell_side
 from cfipt_cli.suggest.selection import class_shares, select
 
 
@@ -124,3 +124,30 @@ def test_ties_are_broken_by_the_seed():
         for s in (0, 0, 1)
     ]
     assert picks[0] == picks[1] and picks[0] != picks[2]
+
+
+def test_a_small_class_is_not_lost_when_a_neighbour_blocks_its_best_pixel():
+    """Class A lies in one corner: its best pixel is next to B's, its second best 5 px from B's; with
+    cells as wide as the distance only A's best would be kept, and A would get no suggestion."""
+    d = 5
+    cls = np.array([2, 1, 1])  # B, A, A
+    rows, cols = np.array([4, 4, 0]), np.array([4, 5, 9])
+    unc = np.array([0.9, 0.8, 0.5])
+    pool = CandidatePool(cell_side(d), keep=100, seed=0)
+    pool.add(cls, rows, cols, unc, 1 - unc)
+    chosen = pool.kept.take(select(pool.kept, 2, d))
+    assert sorted(zip(chosen.cls.tolist(), chosen.row.tolist(), chosen.col.tolist(), strict=True)) == [
+        (1, 0, 9),
+        (2, 4, 4),
+    ]
+
+
+def test_ties_do_not_depend_on_the_blocks():
+    h, w = 30, 30
+    cls, unc = np.ones((h, w), np.int64), np.full((h, w), 0.5)  # every pixel equally uncertain
+    picks = []
+    for block in (7, 30):
+        pool = _pool_of(cls, unc, (h, w), cell=2, seed=3, block=block)
+        chosen = pool.kept.take(select(pool.kept, 6, 4))
+        picks.append(sorted(zip(chosen.row.tolist(), chosen.col.tolist(), strict=True)))
+    assert picks[0] == picks[1]

@@ -17,7 +17,7 @@ from affine import Affine
 
 from cfipt_cli.cli.app import main
 from cfipt_cli.contracts.scene import Scene
-from cfipt_cli.errors import CfiptUsageError, CheckpointError, DataError
+from cfipt_cli.errors import CfiptUsageError, CheckpointError, DataError, OutputExistsError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.predict.settings import PredictSettings
 from cfipt_cli.suggest.pipeline import run_suggest
@@ -263,3 +263,79 @@ def test_a_scene_of_other_class_names_than_the_models_is_warned_about(folders, t
     with caplog.at_level(logging.WARNING, logger="cfipt"):
         run_suggest(SuggestRequest(renamed, model, tmp_path / "s.gpkg", 3, device="cpu"))
     assert "are not the model's" in caplog.text and "Lakes" in caplog.text
+
+
+def test_rasters_of_a_predict_of_some_pixels_only_are_refused(folders, tmp_path):
+    _, scene, model, _ = folders
+    argv = [
+        "predict",
+        scene,
+        "--model",
+        model,
+        "--device",
+        "cpu",
+        "--block-size",
+        "8",
+        "-q",
+        "--pixels",
+        "test",
+    ]
+    assert _run([*argv, "--out", tmp_path / "t.tif", "--proba", tmp_path / "tp.tif"]) == 0
+    with pytest.raises(DataError, match="holds only the scene's test pixels"):
+        run_suggest(
+            _request(folders, tmp_path / "s.gpkg", earlier=EarlierPrediction(proba=tmp_path / "tp.tif"))
+        )
+
+
+def test_a_map_of_ids_the_model_has_not_is_refused(folders, tmp_path):
+    _, _, _, maps = folders
+    with rasterio.open(maps / "map.tif") as src:
+        profile, ids = src.profile, src.read(1)
+    profile.pop("nodata", None)
+    ids[ids > 0] = 99
+    with rasterio.open(tmp_path / "other.tif", "w", **profile) as dst:  # no tags: taken on trust
+        dst.write(ids, 1)
+    earlier = EarlierPrediction(map_path=tmp_path / "other.tif", uncertainty=maps / "unc.tif")
+    with pytest.raises(DataError, match="holds class id 99, which the model has not"):
+        run_suggest(_request(folders, tmp_path / "s.gpkg", earlier=earlier))
+
+
+def test_an_output_format_that_cannot_be_written_is_a_usage_error_before_any_work(folders, tmp_path):
+    _, scene, model, _ = folders
+    with pytest.raises(CfiptUsageError, match=r"suggest writes \.gpkg, \.geojson, \.fgb files"):
+        SuggestRequest(scene, model, tmp_path / "s.shp", 5)
+
+
+def test_sample_points_outside_the_scene_are_warned_about(folders, tmp_path, caplog):
+    first = (
+        gpd.read_file(tmp_path / "x.gpkg")
+        if run_suggest(_request(folders, tmp_path / "x.gpkg", n=3))
+        else None
+    )
+    far = first.copy()
+    far["geometry"] = far.geometry.translate(xoff=1e5)  # another area
+    far[["geometry"]].to_file(tmp_path / "far.gpkg")
+    logging.getLogger("cfipt").propagate = True
+    with caplog.at_level(logging.WARNING, logger="cfipt"):
+        run_suggest(_request(folders, tmp_path / "y.gpkg", n=3, exclude_samples=(tmp_path / "far.gpkg",)))
+    assert "3 of the 3 points of" in caplog.text and "lie outside the scene" in caplog.text
+
+
+def test_a_failed_rename_of_the_points_leaves_no_record_or_style(folders, tmp_path, monkeypatch):
+    """Another file appears at --out while the points are written: the run fails, and no record or
+    style of it is left beside that file (the record would make the stranger's file look like cfipt's)."""
+    import cfipt_cli.suggest.writing as writing
+
+    out = tmp_path / "s.gpkg"
+    real = writing.write_layer
+
+    def racing(frame, path, layer, driver):
+        real(frame, path, layer, driver)
+        out.write_bytes(b"somebody else's file")
+
+    monkeypatch.setattr(writing, "write_layer", racing)
+    with pytest.raises(OutputExistsError):
+        run_suggest(_request(folders, out, n=3))
+    assert out.read_bytes() == b"somebody else's file"
+    assert not (tmp_path / "s.gpkg.suggest.json").exists() and not (tmp_path / "s.qml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.gpkg"]

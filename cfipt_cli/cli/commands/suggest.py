@@ -16,7 +16,7 @@ OutOpt = Annotated[
         "--out",
         "-o",
         metavar="FILE",
-        help="Points to write (.gpkg, .geojson, .fgb, .shp); FILE.suggest.json and a QGIS style go beside it.",
+        help="Points to write (.gpkg, .geojson or .fgb); FILE.suggest.json and a QGIS style go beside it.",
     ),
 ]
 CountOpt = Annotated[int, typer.Option("-n", metavar="N", help="How many pixels to suggest.")]
