@@ -311,5 +311,9 @@ class Scene(OpenedFolder):
         """Source of each stack band, e.g. ['hsi', 'hsi', ..., 'lidar', 'sar', ...]."""
         return [str(b["source"]) for b in self.meta["bands"]]
 
+    def labelled_pixels(self, part: str) -> int:
+        """How many "train" or "test" pixels the scene has (scene.json `counts`)."""
+        return sum(int(n) for n in self.meta.get("counts", {}).get(part, {}).values())
+
     band_mean = PerBand("statistics", "mean")
     band_std = PerBand("statistics", "std")

@@ -85,7 +85,7 @@ class SceneLabels:
 
 def _scene_reference(path: Path, grid: Grid, notes: list[str], stack: contextlib.ExitStack) -> Reference:
     scene = Scene.open(path)
-    if not sum(scene.meta.get("counts", {}).get("test", {}).values()):
+    if not scene.labelled_pixels("test"):
         raise DataError(
             f"the scene {path} has no test pixels (every labelled pixel trains: --train-per-class all without "
             "--test-labels, or test labels that are all training pixels); evaluate against independent "

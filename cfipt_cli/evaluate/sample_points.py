@@ -64,9 +64,7 @@ def _labelled(values: Any) -> np.ndarray:
 
 def _pixels(frame: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """The map pixel of each point, (-1, -1) outside the map."""
-    cols_f, rows_f = ~grid.transform * (frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
-    rows, cols = np.floor(rows_f).astype(np.int64), np.floor(cols_f).astype(np.int64)
-    inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    rows, cols, inside = grid.pixels_at(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
     return np.where(inside, rows, -1), np.where(inside, cols, -1)
 
 

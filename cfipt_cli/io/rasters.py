@@ -57,6 +57,20 @@ class Grid:
         xs, ys = [x for x, _ in corners], [y for _, y in corners]
         return (min(xs), min(ys), max(xs), max(ys))
 
+    def pixel_centres(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) in the grid's CRS of the centres of the pixels (rows, cols)."""
+        t = self.transform
+        rows, cols = np.asarray(rows) + 0.5, np.asarray(cols) + 0.5
+        return t.c + t.a * cols + t.b * rows, t.f + t.d * cols + t.e * rows
+
+    def pixels_at(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, inside): the pixel each point (x, y) of the grid's CRS falls in, and whether it
+        lies on the grid at all (rows and cols of points outside are outside the grid's range)."""
+        cols_f, rows_f = ~self.transform * (np.asarray(xs), np.asarray(ys))
+        rows, cols = np.floor(rows_f).astype(np.int64), np.floor(cols_f).astype(np.int64)
+        inside = (rows >= 0) & (rows < self.height) & (cols >= 0) & (cols < self.width)
+        return rows, cols, inside
+
     def resolution(self) -> tuple[float, float]:
         """Pixel size (x, y), positive."""
         return (abs(self.transform.a), abs(self.transform.e))

@@ -107,8 +107,7 @@ class SceneRasters:
 def label_rasters_of(scene: Scene, pixels: str) -> list[Any]:
     """The label rasters of `scene` whose labelled pixels `--pixels` selects (none for "all")."""
     chosen = {"all": [], "train": ["train"], "test": ["test"], "labelled": ["train", "test"]}[pixels]
-    counts = scene.meta.get("counts", {})
-    if chosen and not any(sum(int(n) for n in counts.get(part, {}).values()) for part in chosen):
+    if chosen and not any(scene.labelled_pixels(part) for part in chosen):
         raise DataError(f"{scene.root} has no {' or '.join(chosen)} pixels to classify (--pixels {pixels})")
     return [{"train": scene.train_labels_path, "test": scene.test_labels_path}[part] for part in chosen]
 

@@ -31,9 +31,7 @@ def _points(drawn: DrawnSample) -> Any:
     """The points at the centres of the drawn pixels, with the fields of POINT_FIELDS."""
     import geopandas as gpd
 
-    t = drawn.grid.transform
-    xs = t.c + t.a * (drawn.cols + 0.5) + t.b * (drawn.rows + 0.5)
-    ys = t.f + t.d * (drawn.cols + 0.5) + t.e * (drawn.rows + 0.5)
+    xs, ys = drawn.grid.pixel_centres(drawn.rows, drawn.cols)
     names = {c.id: c.name for c in drawn.classes}
     columns = {
         "sample_id": np.arange(1, drawn.strata.size + 1, dtype=np.int64),

@@ -31,9 +31,7 @@ def sample_pixels(path: Path, grid: Grid) -> np.ndarray:
         frame = frame.to_crs(grid.crs)
     elif (frame.crs is None) != (grid.crs is None):
         raise DataError(f"{path} and the scene must both have a CRS, or neither")
-    cols, rows = ~grid.transform * (frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
-    rows, cols = np.floor(rows).astype(np.int64), np.floor(cols).astype(np.int64)
-    inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    rows, cols, inside = grid.pixels_at(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
     if (~inside).any():  # a sample of another area, or in a wrong CRS, would exclude nothing silently
         log.warning("%d of the %d points of %s lie outside the scene", int((~inside).sum()), len(rows), path)
     return np.unique(rows[inside] * grid.width + cols[inside])

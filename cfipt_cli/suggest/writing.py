@@ -75,10 +75,9 @@ class Suggestions:
     def frame(self) -> Any:
         import geopandas as gpd
 
-        c, t = self.chosen, self.grid.transform
+        c = self.chosen
         names = {info.id: info.name for info in self.info.classes}
-        xs = t.c + t.a * (c.col + 0.5) + t.b * (c.row + 0.5)
-        ys = t.f + t.d * (c.col + 0.5) + t.e * (c.row + 0.5)
+        xs, ys = self.grid.pixel_centres(c.row, c.col)
         columns = {
             "rank": np.arange(1, len(c) + 1, dtype=np.int64),
             "map_class": [names[int(i)] for i in c.cls],
