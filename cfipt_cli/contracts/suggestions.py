@@ -14,8 +14,11 @@ from pathlib import Path
 
 from cfipt_cli.io.output_kinds import SUGGESTIONS_FORMAT, SUGGESTIONS_SUFFIX
 
+LAYER = "suggestions"  # the layer of the points
 # The fields of a suggestions file holding the model's predictions, not labels.
 PREDICTION_FIELDS = ("map_class", "map_class_id", "probability", "uncertainty")
+# Every field suggest fills itself (the label field the user fills in comes on top).
+POINT_FIELDS = ("rank", *PREDICTION_FIELDS, "row", "col")
 
 
 def suggestions_record_path(points: str | Path) -> Path:

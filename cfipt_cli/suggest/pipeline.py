@@ -113,12 +113,12 @@ def run_suggest(request: SuggestRequest) -> dict[str, Any]:
         opened = open_earlier(files, request, info, grid, weights) if request.earlier.given else None
         count = _check_enough(eligible, blocks, request.n)  # all checked: now the one pass
         if opened is not None:
-            doubts = raster_doubts(request, info, opened, blocks)
+            doubts = raster_doubts(request, info, opened, blocks, measure)
         else:
-            doubts = model_doubts(request, scene, info, blocks)
+            doubts = model_doubts(request, scene, info, blocks, measure)
         pool = _pool(request, doubts, eligible, distance)
         chosen = pool.kept.take(select(pool.kept, request.n, distance))
         _warn_short(len(chosen), request.n, distance, grid)
         result = Suggestions(request, info, grid, chosen, measure, distance, label_field, count, weights)
-        write_suggestions(result)
-    return result.summary()
+        record = write_suggestions(result)
+    return result.summary(record)

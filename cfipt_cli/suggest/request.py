@@ -10,7 +10,7 @@ from cfipt_cli.compute.uncertainty import MEASURES
 from cfipt_cli.contracts.suggestions import suggestions_record_path
 from cfipt_cli.errors import CfiptUsageError
 from cfipt_cli.io.vectors import WRITE_DRIVERS, write_driver
-from cfipt_cli.predict.settings import PredictSettings
+from cfipt_cli.predict.settings import PredictSettings, check_choice
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,8 @@ class SuggestRequest:
             raise CfiptUsageError(f"-n must be at least 1, not {self.n}")
         if self.min_distance is not None and self.min_distance < 1:
             raise CfiptUsageError(f"--min-distance must be at least 1 pixel, not {self.min_distance}")
-        if self.measure is not None and self.measure not in MEASURES:
-            raise CfiptUsageError(
-                f"--uncertainty-measure must be one of {', '.join(MEASURES)}, not {self.measure!r}"
-            )
+        if self.measure is not None:
+            check_choice(self.measure, MEASURES, "--uncertainty-measure")
         if self.label_field is not None and not self.label_field.strip():
             raise CfiptUsageError("--label-field must not be empty")
         if write_driver(self.out) is None:

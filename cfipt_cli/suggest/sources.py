@@ -116,13 +116,13 @@ def open_earlier(
 
 
 def raster_doubts(
-    request: SuggestRequest, info: ModelInfo, opened: dict[str, Any], blocks: list[Block]
+    request: SuggestRequest, info: ModelInfo, opened: dict[str, Any], blocks: list[Block], measure: str
 ) -> Iterator[BlockDoubt]:
     """Each block from the rasters of an earlier predict (`--proba`, or `--map` + `--uncertainty`), as
     `open_earlier` opened them."""
     from rasterio.windows import Window
 
-    measure, ids_of_band, proba = measure_of(request), np.asarray(info.class_ids), opened.get("--proba")
+    ids_of_band, proba = np.asarray(info.class_ids), opened.get("--proba")
     for block in blocks:
         window = Window(block.col, block.row, block.width, block.height)
         if proba is not None:
@@ -143,9 +143,10 @@ def raster_doubts(
 
 
 def model_doubts(
-    request: SuggestRequest, scene: Scene, info: ModelInfo, blocks: list[Block]
+    request: SuggestRequest, scene: Scene, info: ModelInfo, blocks: list[Block], measure: str
 ) -> Iterator[BlockDoubt]:
-    """Each block classified by the model (probabilities of every class, then the measure)."""
+    """Each block classified by the model: predict's classifier gives the ids, the winning probability
+    and the uncertainty exactly as `cfipt predict --confidence --uncertainty` writes them."""
     from cfipt_cli.compute.devices import resolve_device
     from cfipt_cli.contracts.model import load_model
     from cfipt_cli.predict.blocks import open_scene_rasters
@@ -155,8 +156,9 @@ def model_doubts(
     device = resolve_device(request.device)
     model, _ = load_model(info, device)
     settings = request.settings.resolved(device)
-    classifier = BlockClassifier(model, info, device, settings, want_proba=True, want_confidence=False)
-    measure = measure_of(request)
+    classifier = BlockClassifier(model, info, device, settings, False, True, uncertainty_measure=measure)
     with open_scene_rasters(scene) as rasters:
         for block, result, _ in classified_blocks(rasters, classifier, blocks):
-            yield _from_proba(block, result["ids"].astype(np.int64), result["proba"], measure)
+            yield BlockDoubt(
+                block, result["ids"].astype(np.int64), result["uncertainty"], result["confidence"]
+            )

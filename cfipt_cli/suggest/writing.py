@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cfipt_cli.contracts.suggestions import LAYER, POINT_FIELDS
 from cfipt_cli.errors import CfiptUsageError
 from cfipt_cli.io import outputs as policy
 from cfipt_cli.io.atomic import atomic_file
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from cfipt_cli.contracts.model import ModelInfo
     from cfipt_cli.contracts.scene import Scene
 
-LAYER = "suggestions"
-POINT_FIELDS = ("rank", "map_class", "map_class_id", "probability", "uncertainty", "row", "col")
 DEFAULT_LABEL_FIELD = "class"
 
 
@@ -120,21 +119,24 @@ class Suggestions:
             "per_class": self.per_class(),
         }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The run's summary: the files, and the `record` written beside the points."""
         return {
             "out": str(self.request.out),
             "record": str(self.request.record_path),
             "style": str(self.request.style_path),
             "crs": crs_label(self.grid.crs),
-            **{k: v for k, v in self.record().items() if k not in ("format", "format_version", "created")},
+            **{k: v for k, v in record.items() if k not in ("format", "format_version", "created")},
         }
 
 
-def write_suggestions(result: Suggestions) -> None:
-    """Points, style and record, each to a temporary name; the renames come after all are written."""
+def write_suggestions(result: Suggestions) -> dict[str, Any]:
+    """Points, style and record, each to a temporary name; the renames come after all are written.
+    Returns the record."""
     request = result.request
     qml = points_qml(result.info.classes, "map_class", result.label_field, SUGGESTIONS_STYLE_MARK)
-    record = json.dumps(result.record(), indent=1) + "\n"
+    document = result.record()
+    record = json.dumps(document, indent=1) + "\n"
     # Renamed in the reverse order of entry: the points first (a failure there renames nothing), the
     # record last, as it is what marks the points as cfipt's.
     with contextlib.ExitStack() as stack:
@@ -144,3 +146,4 @@ def write_suggestions(result: Suggestions) -> None:
         write_layer(result.frame(), points_tmp, LAYER, write_driver(request.out))
         style_tmp.write_text(qml, encoding="utf-8")
         record_tmp.write_text(record, encoding="utf-8")
+    return document

@@ -17,6 +17,7 @@ from affine import Affine
 
 from cfipt_cli.cli.app import main
 from cfipt_cli.contracts.scene import Scene
+from cfipt_cli.contracts.suggestions import POINT_FIELDS
 from cfipt_cli.errors import CfiptUsageError, CheckpointError, DataError, OutputExistsError
 from cfipt_cli.io.classes import ClassTable
 from cfipt_cli.predict.settings import PredictSettings
@@ -120,6 +121,7 @@ def test_suggestions_are_eligible_spread_and_uncertain(folders, tmp_path):
     np.testing.assert_allclose(points.geometry.x, xs) and np.testing.assert_allclose(points.geometry.y, ys)
     assert points.crs.to_epsg() == 32633
     assert (points["class"] == "").all()  # the empty field to fill in
+    assert [c for c in points.columns if c != "geometry"] == [*POINT_FIELDS, "class"]  # the contract
     style = (tmp_path / "s.qml").read_text()
     assert 'name="class"' in style and 'attr="map_class"' in style and "Trees" in style
 
@@ -187,6 +189,8 @@ def test_bad_options_are_one_line_usage_errors(folders, tmp_path):
     _, scene, model, maps = folders
     with pytest.raises(CfiptUsageError, match="-n must be at least 1"):
         SuggestRequest(scene, model, tmp_path / "s.gpkg", 0)
+    with pytest.raises(CfiptUsageError, match="--uncertainty-measure must be one of entropy, margin, least"):
+        SuggestRequest(scene, model, tmp_path / "s.gpkg", 5, measure="variance")
     with pytest.raises(CfiptUsageError, match="--uncertainty needs --map"):
         EarlierPrediction(uncertainty=maps / "unc.tif")
     with pytest.raises(CfiptUsageError, match="holds the entropy measure, not margin"):
