@@ -15,6 +15,7 @@ import numpy as np
 from cfipt_cli.compute.patches import normalise, read_block_with_halo
 from cfipt_cli.errors import CfiptUsageError, DataError
 from cfipt_cli.io.rasters import Grid
+from cfipt_cli.predict.settings import PIXEL_LABELS
 
 if TYPE_CHECKING:
     from cfipt_cli.compute.devices import Staged
@@ -106,7 +107,7 @@ class SceneRasters:
 
 def label_rasters_of(scene: Scene, pixels: str) -> list[Any]:
     """The label rasters of `scene` whose labelled pixels `--pixels` selects (none for "all")."""
-    chosen = {"all": [], "train": ["train"], "test": ["test"], "labelled": ["train", "test"]}[pixels]
+    chosen = PIXEL_LABELS[pixels]
     if chosen and not any(scene.labelled_pixels(part) for part in chosen):
         raise DataError(f"{scene.root} has no {' or '.join(chosen)} pixels to classify (--pixels {pixels})")
     return [{"train": scene.train_labels_path, "test": scene.test_labels_path}[part] for part in chosen]

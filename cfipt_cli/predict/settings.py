@@ -23,10 +23,15 @@ DEFAULT_DIST_TIMEOUT_S = 6 * 3600.0
 # on_block(block_index, blocks_done, blocks_to_do) after each saved block (progress bars, tests).
 BlockCallback = Callable[[int, int, int], None]
 
-# `--pixels`: which pixels of the scene are classified (the others are nodata in every output).
-PIXEL_SELECTIONS = ("all", "test", "train", "labelled")
-# `--uncertainty-measure`: normalised entropy, 1 - margin of the two best classes, 1 - max probability.
-UNCERTAINTY_MEASURES = MEASURES
+# `--pixels`: which pixels of the scene are classified (the others are nodata in every output): all
+# valid ones, or those labelled in these of the scene's label rasters.
+PIXEL_LABELS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "test": ("test",),
+    "train": ("train",),
+    "labelled": ("train", "test"),
+}
+PIXEL_SELECTIONS = tuple(PIXEL_LABELS)
 
 
 def check_choice(value: str, choices: tuple[str, ...], flag: str) -> str:
@@ -50,7 +55,7 @@ class PredictOutputs:
     uncertainty_measure: str = "entropy"
 
     def __post_init__(self) -> None:
-        check_choice(self.uncertainty_measure, UNCERTAINTY_MEASURES, "--uncertainty-measure")
+        check_choice(self.uncertainty_measure, MEASURES, "--uncertainty-measure")  # compute.uncertainty
 
     def rasters(self) -> list[Path]:
         """Every GeoTIFF to write, the map first."""
